@@ -1,0 +1,90 @@
+"""The widget base shared by every fastwidgets widget: an anywidget fed by a SeriesStream."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import anywidget
+import traitlets
+
+from . import _env
+from ._stream import SeriesStream
+
+STATIC = pathlib.Path(__file__).parent / "static"
+
+
+_MISSING_ESM = """
+export default { render({ el }) {
+  el.textContent = "fastwidgets: the frontend bundle %s is missing; run `make lab` "
+    + "(or `pip install -e .`, which runs the js/ build).";
+} };
+"""
+
+
+def bundle(name: str) -> pathlib.Path | str:
+    """The built frontend bundle for a widget.
+
+    A source checkout without a JS build still imports: the widget then says in the
+    notebook what to run, instead of ``import fastwidgets`` failing.
+    """
+    path = STATIC / f"{name}.js"
+    if path.exists():
+        return path
+    return _MISSING_ESM % name
+
+
+class StreamWidget(anywidget.AnyWidget):
+    """An anywidget whose series flow through one throttled :class:`SeriesStream`.
+
+    Subclasses set ``_esm`` and call ``self._stream.append...``; they never write their
+    own throttle, buffer or serializer.  Outside a kernel, and on torch.distributed ranks
+    other than 0, nothing is sent (the data is still kept for the Python API).
+    """
+
+    snapshot = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
+    max_hz = traitlets.Float(10.0, help="Most messages per second sent to the browser.")
+
+    def __init__(self, *, max_hz: float = 10.0, **kwargs: Any) -> None:
+        super().__init__(max_hz=max_hz, **kwargs)
+        self._main = _env.is_main_process()
+        self._live = _env.in_kernel() and self._main
+        self._displayed_in: int | None = None
+        self._stream = SeriesStream(self._send_message, self._store_snapshot, max_hz=max_hz)
+        self._stream.enabled = self._live
+        self.on_msg(self._on_frontend_message)
+
+    def open(self) -> None:
+        """Open the comm, except on torch.distributed ranks other than 0 (they stay silent)."""
+        if _env.is_main_process():
+            super().open()
+
+    def _send_message(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        self.send(content, buffers=buffers)
+
+    def _store_snapshot(self, snapshot: dict[str, Any]) -> None:
+        self.snapshot = snapshot
+
+    def _on_frontend_message(self, _widget: Any, content: Any, _buffers: list[Any]) -> None:
+        if isinstance(content, dict):
+            self._stream.handle_message(content)
+
+    @property
+    def live(self) -> bool:
+        """True when this widget draws in a notebook (a kernel and rank 0)."""
+        return self._live
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        self._displayed_in = _env.execution_count()
+        return super()._repr_mimebundle_(**kwargs)
+
+    def show(self) -> None:
+        """Display the widget once per cell (a later cell gets a second, shared view)."""
+        if not self._live:
+            return
+        count = _env.execution_count()
+        if self._displayed_in is not None and self._displayed_in == count:
+            return
+        from IPython.display import display
+
+        display(self)  # type: ignore[no-untyped-call]

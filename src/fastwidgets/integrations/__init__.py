@@ -1,0 +1,1 @@
+"""Trainer adapters: fastai callbacks (fastai.py); plain PyTorch loops call widgets directly."""

@@ -1,0 +1,225 @@
+"""The streaming core: buffers, throttle, downsampling and the wire protocol."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fastwidgets._stream import Series, SeriesStream, Throttle, as_float, downsample_minmax
+
+from ._client import Client
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list[tuple[dict[str, Any], list[bytes]]] = []
+        self.snapshots: list[dict[str, Any]] = []
+
+    def send(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        self.sent.append((content, buffers))
+
+    def snapshot(self, snap: dict[str, Any]) -> None:
+        self.snapshots.append(snap)
+
+    @property
+    def messages(self) -> int:
+        return len(self.sent) + len(self.snapshots)
+
+
+def make_stream(**kwargs: Any) -> tuple[SeriesStream, Recorder, FakeClock]:
+    rec, clock = Recorder(), FakeClock()
+    return SeriesStream(rec.send, rec.snapshot, clock=clock, **kwargs), rec, clock
+
+
+# -- Series ----------------------------------------------------------------------------
+
+
+def test_series_appends_grow_geometrically_and_keep_every_point() -> None:
+    s = Series("loss", capacity=4)
+    capacities = set()
+    for i in range(100_000):
+        s.append(i, i * 0.5)
+        capacities.add(s._x.shape[0])
+    assert len(s) == 100_000
+    # amortised O(1): the buffer is reallocated a logarithmic number of times
+    assert len(capacities) <= math.ceil(math.log2(100_000 / 4)) + 1
+    np.testing.assert_array_equal(s.x, np.arange(100_000, dtype=float))
+    np.testing.assert_array_equal(s.y, np.arange(100_000) * 0.5)
+
+
+def test_series_views_are_read_only_and_extend_checks_lengths() -> None:
+    s = Series("a")
+    s.extend([1, 2, 3], [4, 5, 6])
+    with pytest.raises(ValueError):
+        s.x[0] = 9
+    with pytest.raises(ValueError, match="'a'"):
+        s.extend([1, 2], [1])
+    assert len(s) == 3 and s.last_x == 3.0
+
+
+@pytest.mark.parametrize("bad", ["0.5", b"1", None, True, object(), [1.0, 2.0]])
+def test_as_float_names_the_series_on_bad_values(bad: object) -> None:
+    with pytest.raises(TypeError, match="'valid_loss'"):
+        as_float("valid_loss", bad)
+
+
+def test_as_float_keeps_non_finite_and_accepts_numpy_and_tensors() -> None:
+    import torch
+
+    assert math.isnan(as_float("a", float("nan")))
+    assert as_float("a", float("inf")) == math.inf
+    assert as_float("a", np.float32(2.5)) == 2.5
+    assert as_float("a", torch.tensor(1.5)) == 1.5
+    assert as_float("a", 1144188288) == 1144188288.0
+
+
+# -- Throttle --------------------------------------------------------------------------
+
+
+def test_throttle_lets_through_once_per_interval_with_a_fake_clock() -> None:
+    clock = FakeClock()
+    th = Throttle(10, clock)
+    assert not th.ready()  # the first call opens the window
+    clock.t += 0.05
+    assert not th.ready()
+    clock.t += 0.05
+    assert th.ready()
+    th.fire()
+    clock.t += 0.099
+    assert not th.ready()
+    clock.t += 0.001
+    assert th.ready()
+    with pytest.raises(ValueError):
+        Throttle(0)
+
+
+# -- downsampling ----------------------------------------------------------------------
+
+
+def test_downsample_keeps_extremes_nan_gaps_and_bound() -> None:
+    rng = np.random.default_rng(0)
+    x = np.arange(100_000, dtype=float)
+    y = rng.normal(size=x.size)
+    y[12_345] = 50.0
+    y[54_321] = -50.0
+    y[70_000] = np.nan
+    dx, dy = downsample_minmax(x, y, 500)
+    assert dx.size <= 1000
+    assert np.all(np.diff(dx) > 0)
+    assert 50.0 in dy and -50.0 in dy
+    assert np.isnan(dy).sum() >= 1
+    _small_x, small_y = downsample_minmax(x[:10], y[:10], 500)
+    np.testing.assert_array_equal(small_y, y[:10])
+
+
+# -- the protocol ----------------------------------------------------------------------
+
+
+def test_100k_step_loop_sends_at_most_10_per_second_plus_2() -> None:
+    stream, rec, clock = make_stream(max_hz=10)
+    steps = 100_000
+    for i in range(steps):
+        clock.t += 0.001  # a 1 ms training step
+        stream.append_row(i, {"train_loss": 1.0 / (i + 1), "lr": 1e-3})
+    stream.finish()
+    seconds = steps * 0.001
+    assert rec.messages <= 10 * seconds + 2
+    assert rec.messages >= 10 * seconds * 0.9  # and it did stream while running
+    client = Client()
+    for content, buffers in rec.sent:
+        client.apply(content, buffers)
+    assert not client.resync_requested
+    assert client.count == {"train_loss": steps, "lr": steps}
+    np.testing.assert_array_equal(client.y["train_loss"], 1.0 / (np.arange(steps) + 1))
+
+
+def test_bytes_per_flush_are_proportional_to_new_points() -> None:
+    stream, rec, clock = make_stream(max_hz=10, snapshot_every=1e9)
+    for burst in (10, 100, 1000, 5000):
+        for _i in range(burst):
+            stream.append_row(len(stream.series("a")), {"a": 1.0, "b": 2.0})
+        clock.t += 0.2
+        stream.tick()
+        content, buffers = rec.sent[-1]
+        new = sum(e["count"] for e in content["series"])
+        assert new == 2 * burst
+        assert sum(len(b) for b in buffers) == 16 * new  # x and y, 8 bytes each
+
+
+def test_a_dropped_message_is_recovered_by_resync() -> None:
+    stream, rec, clock = make_stream(max_hz=10, snapshot_every=1e9)
+    client = Client()
+    for i in range(1000):
+        clock.t += 0.01
+        stream.append_row(i, {"train_loss": float(i), "lr": 0.1})
+    assert len(rec.sent) >= 5
+    for k, (content, buffers) in enumerate(rec.sent):
+        if k != 2:  # the third message is lost on the way
+            client.apply(content, buffers)
+    assert client.resync_requested
+    assert client.count["train_loss"] < 0 or client.y["train_loss"] != list(map(float, range(1000)))
+    before = len(rec.sent)
+    stream.handle_message({"type": "resync"})
+    content, buffers = rec.sent[before]
+    assert content["type"] == "reset"
+    client.apply(content, buffers)
+    assert not client.resync_requested
+    assert client.y["train_loss"] == list(map(float, range(len(client.y["train_loss"]))))
+    assert client.count["train_loss"] == len(stream["train_loss"])
+
+
+def test_unknown_messages_from_the_browser_are_ignored() -> None:
+    stream, rec, _ = make_stream()
+    stream.handle_message({"type": "nonsense"})
+    stream.handle_message({})
+    assert rec.sent == []
+
+
+def test_snapshot_is_downsampled_and_counts_every_point() -> None:
+    stream, rec, _clock = make_stream(snapshot_buckets=100)
+    stream.extend("a", np.arange(50_000), np.sin(np.arange(50_000)))
+    stream.finish()
+    snap = rec.snapshots[-1]
+    entry = snap["series"][0]
+    assert snap["version"] == 1 and entry["name"] == "a" and entry["total"] == 50_000
+    xs = np.frombuffer(entry["x"], "<f8")
+    assert 0 < xs.size <= 200
+
+
+def test_snapshot_is_refreshed_at_a_low_rate_while_streaming() -> None:
+    stream, rec, clock = make_stream(max_hz=10, snapshot_every=2.0)
+    for i in range(10_000):
+        clock.t += 0.001
+        stream.append("a", i, 1.0)
+    assert 4 <= len(rec.snapshots) <= 6  # every ~2 s of a 10 s run
+
+
+def test_disabled_stream_sends_nothing_but_keeps_the_data() -> None:
+    stream, rec, clock = make_stream()
+    stream.enabled = False
+    for i in range(1000):
+        clock.t += 0.01
+        stream.append("a", i, i)
+    stream.finish()
+    stream.handle_message({"type": "resync"})
+    assert rec.messages == 0
+    assert len(stream["a"]) == 1000
+
+
+def test_clear_resets_the_frontend() -> None:
+    stream, rec, _ = make_stream()
+    stream.append("a", 0, 1)
+    stream.clear()
+    assert rec.sent[-1][0] == {"type": "reset", "seq": rec.sent[-1][0]["seq"], "series": []}
+    assert stream.names == []
