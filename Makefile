@@ -38,7 +38,7 @@ chromium:
 	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 lab: setup
-	$(VENV)/bin/jupyter lab --no-browser --ip=127.0.0.1 --notebook-dir=examples
+	$(VENV)/bin/jupyter lab --no-browser --ip=127.0.0.1 --allow-root --notebook-dir=examples
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,13 @@ class RecordingComm(BaseComm):
 @dataclass
 class Kernel:
     comms: list[RecordingComm] = field(default_factory=list)
+
+    def settle(self, widget: Any, timeout: float = 5.0) -> None:
+        """Wait until the widget's trailing timer has sent everything (data and state)."""
+        deadline = time.monotonic() + timeout
+        while not widget._stream.settled:
+            assert time.monotonic() < deadline, "the stream never settled"
+            time.sleep(0.01)
 
     @property
     def comm(self) -> RecordingComm:

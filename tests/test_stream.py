@@ -37,9 +37,34 @@ class Recorder:
         return len(self.sent) + len(self.snapshots)
 
 
+class ManualTimer:
+    """Stands in for the trailing-timer thread: callbacks run when the test says."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.due: list[tuple[float, Any]] = []
+
+    def __call__(self, delay: float, fn: Any) -> None:
+        self.due.append((self.clock.t + delay, fn))
+
+    def run(self, limit: int = 100) -> None:
+        """Let time pass until no timer is left (the stream has settled)."""
+        for _ in range(limit):
+            if not self.due:
+                return
+            self.due.sort(key=lambda d: d[0])
+            when, fn = self.due.pop(0)
+            self.clock.t = max(self.clock.t, when)
+            fn()
+        raise AssertionError("timers never stopped re-arming")
+
+
 def make_stream(**kwargs: Any) -> tuple[SeriesStream, Recorder, FakeClock]:
     rec, clock = Recorder(), FakeClock()
-    return SeriesStream(rec.send, rec.snapshot, clock=clock, **kwargs), rec, clock
+    timer = ManualTimer(clock)
+    stream = SeriesStream(rec.send, rec.snapshot, clock=clock, schedule=timer, **kwargs)
+    stream.timer = timer  # type: ignore[attr-defined]
+    return stream, rec, clock
 
 
 # -- Series ----------------------------------------------------------------------------
@@ -133,6 +158,8 @@ def test_100k_step_loop_sends_at_most_10_per_second_plus_2() -> None:
         clock.t += 0.001  # a 1 ms training step
         stream.append_row(i, {"train_loss": 1.0 / (i + 1), "lr": 1e-3})
     stream.finish()
+    stream.timer.run()  # type: ignore[attr-defined]
+    assert stream.settled
     seconds = steps * 0.001
     assert rec.messages <= 10 * seconds + 2
     assert rec.messages >= 10 * seconds * 0.9  # and it did stream while running
@@ -190,6 +217,7 @@ def test_snapshot_is_downsampled_and_counts_every_point() -> None:
     stream, rec, _clock = make_stream(snapshot_buckets=100)
     stream.extend("a", np.arange(50_000), np.sin(np.arange(50_000)))
     stream.finish()
+    stream.timer.run()  # type: ignore[attr-defined]
     snap = rec.snapshots[-1]
     entry = snap["series"][0]
     assert snap["version"] == 1 and entry["name"] == "a" and entry["total"] == 50_000
@@ -212,6 +240,7 @@ def test_disabled_stream_sends_nothing_but_keeps_the_data() -> None:
         clock.t += 0.01
         stream.append("a", i, i)
     stream.finish()
+    stream.timer.run()  # type: ignore[attr-defined]
     stream.handle_message({"type": "resync"})
     assert rec.messages == 0
     assert len(stream["a"]) == 1000
@@ -223,3 +252,35 @@ def test_clear_resets_the_frontend() -> None:
     stream.clear()
     assert rec.sent[-1][0] == {"type": "reset", "seq": rec.sent[-1][0]["seq"], "series": []}
     assert stream.names == []
+
+
+def test_never_more_than_one_message_per_interval_end_of_fit_included() -> None:
+    stream, _rec, clock = make_stream(max_hz=10, snapshot_every=0.5)
+    times: list[float] = []
+    stream._send = lambda c, b: times.append(clock.t)  # type: ignore[method-assign]
+    stream._on_state = lambda s: times.append(clock.t)  # type: ignore[method-assign]
+    for i in range(3000):
+        clock.t += 0.001
+        stream.append_row(i, {"a": 1.0})
+        if i % 700 == 0:
+            stream.state_changed()  # e.g. a new series' metadata
+    stream.finish()
+    stream.timer.run()  # type: ignore[attr-defined]
+    assert stream.settled
+    gaps = np.diff(times)
+    assert gaps.min() >= 0.1 - 1e-9
+    assert len(times) <= 3000 * 0.001 * 10 + 2
+
+
+def test_a_loop_that_stops_logging_still_gets_its_last_points_sent() -> None:
+    stream, rec, clock = make_stream(max_hz=10)
+    for i in range(5):
+        clock.t += 0.01
+        stream.append("a", i, float(i))  # all within the first interval: throttle closed
+    assert rec.sent == []
+    stream.timer.run()  # the trailing timer fires one interval later
+    client = Client()
+    for content, buffers in rec.sent:
+        client.apply(content, buffers)
+    assert client.y["a"] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert rec.snapshots  # and the snapshot follows, one interval after

@@ -63,7 +63,24 @@ class StreamWidget(anywidget.AnyWidget):
         self.send(content, buffers=buffers)
 
     def _store_snapshot(self, snapshot: dict[str, Any]) -> None:
-        self.snapshot = snapshot
+        # One state message: the snapshot plus whatever synced traits were held back.
+        with self.hold_sync():
+            for name, value in self._deferred_state().items():
+                setattr(self, name, value)
+            self.snapshot = snapshot
+
+    def _deferred_state(self) -> dict[str, Any]:
+        """Synced traits that change while streaming; sent with the next state tick
+        instead of at once, so they share the throttle's one-message-per-interval."""
+        return {}
+
+    def _defer_state(self) -> None:
+        """Call after changing what :meth:`_deferred_state` returns."""
+        if self._live:
+            self._stream.state_changed()
+        else:
+            for name, value in self._deferred_state().items():
+                setattr(self, name, value)
 
     def _on_frontend_message(self, _widget: Any, content: Any, _buffers: list[Any]) -> None:
         if isinstance(content, dict):

@@ -20,7 +20,10 @@ message rate never exceeds ``max_hz`` however fast the training loop appends.
 
 from __future__ import annotations
 
+import contextlib
+import heapq
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -178,35 +181,88 @@ def _f64(values: FloatArray) -> bytes:
     return np.ascontiguousarray(values, dtype="<f8").tobytes()
 
 
-class SeriesStream:
-    """Named series plus a throttled delta channel to the frontend.
+Scheduler = Callable[[float, Callable[[], None]], None]
 
-    ``send`` delivers one custom message (content, buffers); ``on_snapshot`` stores the
-    snapshot dict in a synced trait.  Both are skipped while ``enabled`` is False (for
-    example on a non-zero torch.distributed rank), but the data is still kept.
+
+class _TimerThread:
+    """One daemon thread that runs callbacks at deadlines, for every stream in the process.
+
+    Arming is cheap (a heap push and a notify), so a stream can re-arm ten times a
+    second without creating threads.  ipykernel's iopub channel is thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._count = 0
+        self._thread: threading.Thread | None = None
+
+    def __call__(self, delay: float, fn: Callable[[], None]) -> None:
+        with self._cond:
+            self._count += 1
+            heapq.heappush(self._heap, (time.monotonic() + delay, self._count, fn))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="fastwidgets-timer", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    timeout = self._heap[0][0] - time.monotonic() if self._heap else None
+                    self._cond.wait(timeout)
+                _, _, fn = heapq.heappop(self._heap)
+            with contextlib.suppress(Exception):  # a failed send must not kill the timer
+                fn()
+
+
+thread_timer = _TimerThread()
+
+
+class SeriesStream:
+    """Named series plus a throttled channel to the frontend.
+
+    The one rule: at most one message per ``1/max_hz`` seconds, whatever happens.  A
+    message is a delta of new points (``send``) or, when the widget's synced state changed
+    or the snapshot is due, one state update (``on_state`` gets the fresh snapshot and
+    applies it with any deferred traits in one sync).  Points that arrive while the
+    throttle is closed are sent by a trailing timer, so the end of a fit, or a slow
+    loop that stops logging, still reaches the browser within one interval.
+
+    Nothing is sent while ``enabled`` is False (a plain script, or a torch.distributed
+    rank other than 0), but the data is kept for the Python API.
     """
 
     def __init__(
         self,
         send: SendFn,
-        on_snapshot: SnapshotFn | None = None,
+        on_state: SnapshotFn | None = None,
         *,
         max_hz: float = 10.0,
         snapshot_every: float = 2.0,
         snapshot_buckets: int = 1000,
         clock: Callable[[], float] = time.monotonic,
+        schedule: Scheduler | None = None,
     ) -> None:
         self._send = send
-        self._on_snapshot = on_snapshot
+        self._on_state = on_state
         self._throttle = Throttle(max_hz, clock)
         self._clock = clock
+        self._schedule = schedule or thread_timer
         self.snapshot_every = snapshot_every
         self.snapshot_buckets = snapshot_buckets
         self._series: dict[str, Series] = {}
         self._sent: dict[str, int] = {}
         self._seq = 0
-        self._last_snapshot = -math.inf
+        self._last_snapshot: float | None = None
         self._snapshot_stale = False
+        self._state_dirty = False
+        self._timer_armed = False
+        # The trailing timer runs on another thread; appends and sends take turns.
+        self._lock = threading.RLock()
         self.enabled = True
 
     # -- data -------------------------------------------------------------------------
@@ -215,7 +271,7 @@ class SeriesStream:
         return name in self._series
 
     def __iter__(self) -> Iterator[Series]:
-        return iter(self._series.values())
+        return iter(list(self._series.values()))
 
     def __getitem__(self, name: str) -> Series:
         return self._series[name]
@@ -229,34 +285,38 @@ class SeriesStream:
         """The series called ``name``, created empty on first use."""
         s = self._series.get(name)
         if s is None:
-            s = self._series[name] = Series(name)
-            self._sent[name] = 0
+            with self._lock:
+                s = self._series[name] = Series(name)
+                self._sent[name] = 0
         return s
 
     def append(self, name: str, x: float, y: float) -> None:
-        """Append one point and flush if the throttle allows."""
-        self.series(name).append(x, y)
-        self.tick()
+        """Append one point and send if the throttle allows."""
+        with self._lock:
+            self.series(name).append(x, y)
+            self.tick()
 
     def append_row(self, x: float, values: Mapping[str, float]) -> None:
-        """Append one point to each named series at the same x, then maybe flush once."""
-        for name, y in values.items():
-            self.series(name).append(x, y)
-        self.tick()
+        """Append one point to each named series at the same x, then maybe send once."""
+        with self._lock:
+            for name, y in values.items():
+                self.series(name).append(x, y)
+            self.tick()
 
     def extend(self, name: str, xs: npt.ArrayLike, ys: npt.ArrayLike) -> None:
-        """Append many points to one series, then maybe flush."""
-        self.series(name).extend(xs, ys)
-        self.tick()
+        """Append many points to one series, then maybe send."""
+        with self._lock:
+            self.series(name).extend(xs, ys)
+            self.tick()
 
     def clear(self) -> None:
-        """Drop every series and tell the frontend (a reset with no series)."""
-        self._series.clear()
-        self._sent.clear()
-        if self.enabled:
-            self._emit(self.reset_message())
-        self._snapshot_stale = True
-        self.publish_snapshot()
+        """Drop every series and tell the frontend at once (a reset with no series)."""
+        with self._lock:
+            self._series.clear()
+            self._sent.clear()
+            if self.enabled:
+                self._emit(self.reset_message())
+            self.state_changed()
 
     # -- sending ----------------------------------------------------------------------
 
@@ -265,43 +325,88 @@ class SeriesStream:
         """How many points are waiting to be sent."""
         return sum(len(s) - self._sent[n] for n, s in self._series.items())
 
+    def state_changed(self) -> None:
+        """The widget changed synced state (e.g. series metadata): send it on the next tick."""
+        if self._on_state is None:
+            return
+        self._state_dirty = True
+        self._snapshot_stale = True
+        self._arm_timer()
+
+    @property
+    def settled(self) -> bool:
+        """True when everything, data and state, has been sent."""
+        return not (self.pending or self._snapshot_stale or self._state_dirty)
+
     def tick(self) -> None:
-        """Send at most one message if an interval has passed: the snapshot when it is
-        due, else the delta (which then waits one more interval; nothing is lost)."""
-        if not self.enabled or not self._throttle.ready():
+        """Send one message if the throttle is open, else make sure a timer will."""
+        if not self.enabled:
             return
-        if self.pending == 0:
+        if not self._throttle.ready():
+            # If the loop stops logging now, the timer still sends what is pending.
+            if self.pending or self._state_dirty:
+                self._arm_timer()
             return
-        now = self._clock()
-        if self._last_snapshot == -math.inf:
-            self._last_snapshot = now  # the first snapshot waits a full period
-        if self._on_snapshot is not None and now - self._last_snapshot >= self.snapshot_every:
-            self.publish_snapshot()
-        else:
-            self._emit(self.delta_message())
-        self._throttle.fire()
+        self._send_one()
+
+    def _send_one(self) -> None:
+        with self._lock:
+            now = self._clock()
+            if self._last_snapshot is None:
+                self._last_snapshot = now  # the first snapshot waits a full period
+            snapshot_due = self._snapshot_stale and (
+                now - self._last_snapshot >= self.snapshot_every or not self.pending
+            )
+            if self._on_state is not None and (self._state_dirty or snapshot_due):
+                self.publish_state()
+            elif self.pending:
+                self._emit(self.delta_message())
+            else:
+                return
+            self._throttle.fire()
+
+    def _arm_timer(self) -> None:
+        if self._timer_armed or not self.enabled:
+            return
+        self._timer_armed = True
+        self._schedule(self._throttle.interval, self._on_timer)
+
+    def _on_timer(self) -> None:
+        with self._lock:
+            self._timer_armed = False
+            if not self.enabled:
+                return
+            if self._throttle.ready():
+                self._send_one()
+            if self.pending or self._snapshot_stale or self._state_dirty:
+                self._arm_timer()
 
     def flush(self) -> None:
-        """Send everything pending now, ignoring the throttle (end of a fit, close)."""
-        if self.enabled and self.pending:
-            self._emit(self.delta_message())
-        self._throttle.restart()
+        """Send every pending point now, bypassing the throttle (an explicit user call)."""
+        with self._lock:
+            if self.enabled and self.pending:
+                self._emit(self.delta_message())
+                self._throttle.fire()
+            if self._snapshot_stale:
+                self._arm_timer()
 
     def finish(self) -> None:
-        """Flush, then refresh the snapshot so a reload shows the final curve."""
-        self.flush()
-        if self._snapshot_stale:
-            self.publish_snapshot()
+        """End of a fit: what is pending, then the final snapshot, go out on the next ticks."""
+        with self._lock:
+            self._snapshot_stale = self._on_state is not None
+            if self.pending or self._snapshot_stale:
+                self._arm_timer()
 
     def handle_message(self, content: Mapping[str, Any]) -> None:
         """React to a message from the frontend (only ``resync`` for now)."""
         if content.get("type") == "resync" and self.enabled:
-            self._emit(self.reset_message())
+            with self._lock:
+                self._emit(self.reset_message())
 
     def _emit(self, message: Message) -> None:
         content, buffers = message
         self._send(content, buffers)
-        self._snapshot_stale = True
+        self._snapshot_stale = self._on_state is not None
 
     def delta_message(self) -> Message:
         """Build the delta of every series' unsent points and mark them sent."""
@@ -338,9 +443,10 @@ class SeriesStream:
             out.append({"name": name, "total": len(s), "x": _f64(x), "y": _f64(y)})
         return {"version": PROTOCOL_VERSION, "series": out}
 
-    def publish_snapshot(self) -> None:
-        """Store a fresh snapshot through ``on_snapshot`` (when enabled)."""
+    def publish_state(self) -> None:
+        """Hand a fresh snapshot (and the cue to sync deferred state) to ``on_state``."""
         self._last_snapshot = self._clock()
-        if self._on_snapshot is not None and self.enabled:
-            self._on_snapshot(self.snapshot())
-            self._snapshot_stale = False
+        if self._on_state is not None and self.enabled:
+            self._on_state(self.snapshot())
+        self._snapshot_stale = False
+        self._state_dirty = False

@@ -82,6 +82,7 @@ class LiveCurve(CallbackProxy, StreamWidget):
         self._epoch_started = time.monotonic()
         self._epoch_first_step = 0
         self.print_epochs = True
+        self._meta: dict[str, dict[str, str]] = {}
 
     # -- logging ------------------------------------------------------------------------
 
@@ -109,8 +110,7 @@ class LiveCurve(CallbackProxy, StreamWidget):
         epoch_f = as_float("epoch", epoch)
         row = {self._epoch_name(n): as_float(n, v) for n, v in values.items()}
         x = self._last_step if self._last_step > -math.inf else epoch_f
-        self._declare(row, per="epoch")
-        self._declare({EPOCH_SERIES: epoch_f}, per="epoch")
+        self._declare({EPOCH_SERIES: epoch_f, **row}, per="epoch")
         self._stream.append_row(x, {EPOCH_SERIES: epoch_f, **row})
         self._text_line(int(epoch_f), {n: float(v) for n, v in row.items()})
 
@@ -200,7 +200,7 @@ class LiveCurve(CallbackProxy, StreamWidget):
             vertical_spacing=0.06,
             specs=[[{"secondary_y": True}], [{"secondary_y": True}]],
         )
-        meta: dict[str, dict[str, str]] = self.series_meta
+        meta = self._meta
         for s in self._stream:
             info = meta.get(s.name)
             if info is None or s.name == EPOCH_SERIES or len(s) == 0:
@@ -266,19 +266,21 @@ class LiveCurve(CallbackProxy, StreamWidget):
     # -- internals ----------------------------------------------------------------------
 
     def _epoch_name(self, name: str) -> str:
-        info = self.series_meta.get(name)
+        info = self._meta.get(name)
         return f"{name} (epoch)" if info is not None and info["per"] == "step" else name
 
     def _declare(self, row: dict[str, float], per: str) -> None:
-        new = {n for n in row if n not in self.series_meta}
-        if not new:
+        meta = self._meta
+        if all(name in meta for name in row):
             return
-        meta = dict(self.series_meta)
         for name in row:
-            if name in new:
+            if name not in meta:
                 panel = _step_panel(name) if per == "step" else _epoch_panel(name)
                 meta[name] = {"panel": panel, "per": per}
-        self.series_meta = meta
+        self._defer_state()
+
+    def _deferred_state(self) -> dict[str, Any]:
+        return {"series_meta": dict(self._meta)}
 
     def _text_line(self, epoch: int, values: dict[str, float]) -> None:
         """Print fastai's table row when there is no chart to draw."""
