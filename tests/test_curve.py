@@ -196,3 +196,12 @@ def test_step_going_backwards_warns_once() -> None:
     with pytest.warns(UserWarning, match="backwards"):
         curve.log(5, train_loss=1.0)
     curve.log(4, train_loss=1.0)  # no second warning
+
+
+def test_pickles_as_a_fresh_curve_so_learn_export_works() -> None:
+    import pickle
+
+    curve = LiveCurve(title="run")
+    curve.log(0, train_loss=1.0)
+    back = pickle.loads(pickle.dumps(curve))
+    assert isinstance(back, LiveCurve) and back.title == "run" and len(back.history) == 0

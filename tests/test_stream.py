@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -106,6 +107,10 @@ def test_as_float_keeps_non_finite_and_accepts_numpy_and_tensors() -> None:
     assert as_float("a", float("inf")) == math.inf
     assert as_float("a", np.float32(2.5)) == 2.5
     assert as_float("a", torch.tensor(1.5)) == 1.5
+    w = torch.tensor(2.0, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "requires_grad ... to a scalar" warning
+        assert as_float("loss", w * 2) == 4.0
     assert as_float("a", 1144188288) == 1144188288.0
 
 

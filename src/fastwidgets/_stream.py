@@ -49,6 +49,9 @@ def as_float(series: str, value: object) -> float:
         raise TypeError(
             f"series {series!r}: expected a number, got {type(value).__name__} {value!r}"
         )
+    detach = getattr(value, "detach", None)
+    if callable(detach):  # a loss tensor still attached to the graph: read its value only
+        value = detach()
     try:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError) as err:

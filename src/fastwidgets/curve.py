@@ -140,6 +140,11 @@ class LiveCurve(CallbackProxy, StreamWidget):
         with contextlib.suppress(Exception):
             super().close()
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # A chart is not part of a model: `learn.export()` pickles the learner with its
+        # callbacks, and the exported learner gets a fresh, empty curve.
+        return (LiveCurve, (self.title,))
+
     def __enter__(self) -> LiveCurve:
         return self
 

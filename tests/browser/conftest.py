@@ -208,9 +208,12 @@ class Lab:
             "() => !window.jupyterapp.shell.currentWidget.context.model.dirty"
         )
 
-    def screenshot(self, name: str) -> Path:
+    def screenshot_path(self, name: str) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)
-        out = ARTIFACTS / name
+        return ARTIFACTS / name
+
+    def screenshot(self, name: str) -> Path:
+        out = self.screenshot_path(name)
         self.page.screenshot(path=str(out), full_page=True)
         return out
 

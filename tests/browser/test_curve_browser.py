@@ -107,6 +107,7 @@ def test_live_curve_fit_controls_and_reload(lab: Lab) -> None:
     state = lab.result(2)
     assert state == {"n": steps, "log_y": True, "smoothing": 0.7}
     lab.screenshot("live_curve.png")
+    lab.page.locator(WIDGET).screenshot(path=str(lab.screenshot_path("live_curve_widget.png")))
 
     # reload: the curve comes back from the snapshot first, then exact from the kernel
     lab.save()
