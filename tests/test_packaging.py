@@ -13,8 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_wheel_from_a_clean_checkout_builds_and_ships_the_bundle(tmp_path: Path) -> None:
-    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     src = tmp_path / "src"
     for name in tracked:
         if (ROOT / name).is_file():
@@ -25,9 +26,21 @@ def test_wheel_from_a_clean_checkout_builds_and_ships_the_bundle(tmp_path: Path)
     (src / "js/node_modules").symlink_to(ROOT / "js/node_modules")
     env = {k: v for k, v in os.environ.items() if k != "HATCH_JUPYTER_BUILDER_SKIP_NPM"}
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path / "dist"), str(src)],
-        check=True, env=env, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(src),
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
     )
     wheel = next((tmp_path / "dist").glob("fastwidgets-*.whl"))
     with zipfile.ZipFile(wheel) as z:

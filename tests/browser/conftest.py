@@ -150,10 +150,13 @@ class Lab:
         self.root = root
 
     def open(self, name: str) -> None:
-        self.page.goto(f"{self.base}/lab/tree/{name}?token={TOKEN}")
+        # `reset`: no tabs restored from an earlier test's workspace.
+        self.page.goto(f"{self.base}/lab/tree/{name}?token={TOKEN}&reset")
         self.page.wait_for_function(
-            "() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel"
-            "?.status === 'idle'",
+            "(name) => { const w = window.jupyterapp?.shell.currentWidget;"
+            " return w?.context?.path === name"
+            " && w.sessionContext?.session?.kernel?.status === 'idle'; }",
+            arg=name,
             timeout=120_000,
         )
 

@@ -119,3 +119,48 @@ def test_live_curve_fit_controls_and_reload(lab: Lab) -> None:
     assert sources[0] == "snapshot" and sources[-1] == "live"
     assert lab.page.get_attribute(WIDGET, "data-fw-log-y") == "true"
     lab.screenshot("live_curve_reloaded.png")
+
+
+def test_bad_values_are_drawn_and_png_downloads(lab: Lab) -> None:
+    write_notebook(
+        lab.root / "bad.ipynb",
+        [
+            "import json\nfrom fastwidgets import LiveCurve",
+            "curve = LiveCurve(title='lr=0.5')\ndisplay(curve)\n"
+            "vals = [2.0, 1.5, float('nan'), 1.2, float('inf'), 1.1, float('-inf'), 1.0]\n"
+            "for i, v in enumerate(vals):\n    curve.log(i, train_loss=v, lr=0.5)\n"
+            "curve.log_epoch(0, valid_loss=1144188288.0)\ncurve.close()",
+            "print('FW:' + json.dumps({'n': len(curve.history), 'log_y': curve.log_y}))",
+        ],
+    )
+    errors: list[str] = []
+    lab.page.on("pageerror", lambda e: errors.append(str(e)))
+    lab.open("bad.ipynb")
+    lab.run_cell(0)
+    lab.run_cell(1)
+    wait_points(lab, "train_loss", 8)
+
+    def marks() -> Any:
+        return lab.page.evaluate(
+            "(sel) => document.querySelector(sel + ' .js-plotly-plot').data"
+            ".filter((t) => t.name === 'non-finite').flatMap((t) => Array.from(t.hovertext))",
+            WIDGET,
+        )
+
+    assert sorted(marks()) == ["-inf", "NaN", "inf"]
+    # the huge validation loss is on the chart, not dropped
+    huge = lab.page.evaluate(
+        "(sel) => document.querySelector(sel + ' .js-plotly-plot').data"
+        ".some((t) => Array.from(t.y || []).includes(1144188288))",
+        WIDGET,
+    )
+    assert huge
+    lab.page.click(f"{WIDGET} .fw-logy")
+    lab.page.wait_for_selector(f'{WIDGET}[data-fw-log-y="true"]')
+    assert layout(lab)["ytype"] == "log"
+    assert sorted(marks()) == ["-inf", "NaN", "inf"]
+    with lab.page.expect_download() as download:
+        lab.page.click(f"{WIDGET} .fw-png")
+    assert download.value.suggested_filename.endswith(".png")
+    assert lab.result(2) == {"n": 8, "log_y": True}
+    assert errors == []
