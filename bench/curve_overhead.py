@@ -451,10 +451,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "load1": [f["load1"] for f in results["fits"]],
         "steps": steps,
         "ms_per_step_bare": med["bare"] / steps * 1e3,
-        "overhead_ms_per_step": (med["livecurve"] - med["bare"]) / steps * 1e3,
+        "overhead_ms_per_step": (paired["livecurve"] - 1) * med["bare"] / steps * 1e3,
     }
-    results["p1"]["pass_overhead"] = results["p1"]["ratio_vs_bare"]["livecurve"] <= OVERHEAD_TARGET
-    results["p1"]["pass_below_fastai"] = med["livecurve"] < med["fastai"]
+    # The headline is the median of per-round ratios: each round runs the configs back
+    # to back, so the shared machine's slow spells (±25% between identical bare fits
+    # here) hit both sides of a ratio instead of one median.
+    results["p1"]["pass_overhead"] = paired["livecurve"] <= OVERHEAD_TARGET
+    results["p1"]["pass_below_fastai"] = paired["livecurve"] < paired["fastai"]
     rates = [p["widget_msgs_per_s"] for p in p2]
     busiest = [p["widget_max_msgs_in_1s"] for p in p2]
     gaps = [p["widget_min_gap_s"] for p in p2]
@@ -489,10 +492,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def report(res: dict[str, Any]) -> str:
     p1, p2, prm = res["p1"], res["p2"], res["params"]
-    med, ratio = p1["median_seconds"], p1["ratio_vs_bare"]
+    med, ratio = p1["median_seconds"], p1["paired_ratio_median"]
     lines = [
-        f"P1 training overhead (median of {prm['rounds']}, {prm['epochs']} epochs, "
+        f"P1 training overhead ({prm['rounds']} rounds, {prm['epochs']} epochs, "
         f"{p1['steps']} steps, ~{p1['ms_per_step_bare']:.2f} ms/step incl. validation)",
+        "  median seconds; ratio = median over rounds of (config / bare of the same round)",
         f"  {LABELS['bare']:<27}{med['bare']:7.2f} s   {ratio['bare']:.3f}x",
         f"  {LABELS['livecurve']:<27}{med['livecurve']:7.2f} s   {ratio['livecurve']:.3f}x"
         f"   target <= {OVERHEAD_TARGET:.2f}x  {_flag(p1['pass_overhead'])}"
@@ -500,11 +504,11 @@ def report(res: dict[str, Any]) -> str:
         f"  {LABELS['fastai']:<27}{med['fastai']:7.2f} s   {ratio['fastai']:.3f}x"
         f"   LiveCurve below fastai's own: {_flag(p1['pass_below_fastai'])}",
     ]
-    cr, pr, mr = p1["cpu_ratio_vs_bare"], p1["paired_ratio_median"], p1["min_ratio_vs_bare"]
+    cr, pr, mr = p1["cpu_ratio_vs_bare"], p1["ratio_vs_bare"], p1["min_ratio_vs_bare"]
     lines.append(
         "  cross-checks vs bare:        "
         + "   ".join(
-            f"{c} cpu {cr[c]:.3f}x / paired {pr[c]:.3f}x / best {mr[c]:.3f}x"
+            f"{c} cpu {cr[c]:.3f}x / medians {pr[c]:.3f}x / best {mr[c]:.3f}x"
             for c in med
             if c != "bare"
         )
@@ -590,8 +594,8 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--quick", action="store_true", help="1 round of 1 epoch (smoke run)")
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batches", type=int, default=1000, help="training batches per epoch")
     ap.add_argument("--valid-batches", type=int, default=16)
     ap.add_argument("--bs", type=int, default=64)

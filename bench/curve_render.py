@@ -10,6 +10,11 @@ ONE reset message of 1,000,000 train_loss + 1,000,000 lr points and measures:
                 timed until the widget has re-downsampled and redrawn, then painted;
                 also the main thread's CPU time per zoom (CDP ThreadTime), which is
                 less sensitive than wall time to other processes on the machine.
+                The draw runs in an animation frame, so frames are paced by the
+                display (16.7 ms): when a zoom's main-thread work (plotly's own
+                relayout redraw + our draw + paint) exceeds one frame, it shows on
+                the next vsync, and zoom frames cluster at ~33 ms rather than at the
+                work itself.
 
 Targets: first paint <= 1000 ms, median zoom frame <= 33 ms (P3); bundle <= 1.6 MB (P7).
 Build the bundle first: `cd js && npm run build`.
@@ -40,6 +45,7 @@ FIRST_PAINT_MS = 1000.0
 MEDIAN_FRAME_MS = 33.0
 BUNDLE_BYTES = 1.6e6
 ZOOMS = 30
+PASSES = 3
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -85,7 +91,11 @@ def measure(points: int) -> dict:
             cdp.send("Performance.enable")
             first_paint = page.evaluate("n => window.bench.load(n)", points)
             cpu0 = _main_thread_cpu_ms(cdp)
-            frames = page.evaluate("([n, z]) => window.bench.zoom(n, z)", [points, ZOOMS])
+            # Three passes of the zoom sequence: one pass is too few frames for a stable
+            # median on a shared 2-core machine.
+            frames = []
+            for _ in range(PASSES):
+                frames += page.evaluate("([n, z]) => window.bench.zoom(n, z)", [points, ZOOMS])
             cpu = _main_thread_cpu_ms(cdp) - cpu0
             result = page.evaluate("() => window.bench.finish()")
             browser.close()

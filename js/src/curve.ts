@@ -29,6 +29,7 @@ interface CurveTraits extends StreamTraits {
 }
 
 type Model = AnyModel<CurveTraits>;
+type AxisKey = "xaxis" | "yaxis" | "yaxis2" | "yaxis3" | "yaxis4";
 
 /** Which y axis each panel draws on: y/y2 share the top panel, y3/y4 the bottom one. */
 const AXIS: Record<Panel, "y" | "y2" | "y3" | "y4"> = { loss: "y", metric: "y2", lr: "y3", mom: "y4" };
@@ -36,6 +37,29 @@ const MARGIN = { l: 64, r: 64, t: 12, b: 40 };
 /** Series whose name starts with this are internal (e.g. "_epoch" boundaries), not traces. */
 const INTERNAL = "_";
 const MAX_EPOCH_LINES = 100;
+/** Axis titles, drawn as HTML next to the plot (see drawAxisTitles). */
+const AXIS_TITLES: Record<AxisKey, string> = { xaxis: "iteration", yaxis: "loss", yaxis2: "metric", yaxis3: "lr", yaxis4: "mom" };
+/** Distance of a y title's centre from the figure's edge, of the x title's from its bottom (px). */
+const TITLE_INSET = { x: 8, y: 16 };
+
+/**
+ * Epoch ends and training phases, in data x. Drawn as HTML behind (shading, lines) and
+ * above (labels) the transparent plot rather than as plotly shapes and annotations, which
+ * plotly redraws on every pass, twice per zoom (~3 ms a zoom); here a zoom moves a few
+ * elements. The PNG gets them back as shapes and annotations.
+ */
+interface Decorations {
+  epochs: number[];
+  phases: { x0: number; x1: number; label: string; shaded: boolean }[];
+}
+
+/** The plot area in px, relative to the plot div. */
+interface Box {
+  l: number;
+  t: number;
+  w: number;
+  h: number;
+}
 
 const CSS = `
 .fw-curve { font: 12px var(--jp-ui-font-family, system-ui, sans-serif); color: var(--jp-ui-font-color1, #333); }
@@ -52,6 +76,18 @@ const CSS = `
 .fw-curve .fw-legend button { border: none; background: none; padding: 0 2px; display: inline-flex; align-items: center; gap: 5px; }
 .fw-curve .fw-legend .fw-swatch { width: 16px; height: 3px; border-radius: 1px; }
 .fw-curve .fw-legend .fw-hidden { opacity: 0.4; text-decoration: line-through; }
+.fw-curve .fw-plot-frame { position: relative; }
+.fw-curve .fw-plot { position: relative; z-index: 1; }
+.fw-curve .fw-axis-title { position: absolute; pointer-events: none; white-space: nowrap; line-height: 1;
+  font: 13px "Open Sans", verdana, arial, sans-serif; transform: translate(-50%, -50%); }
+.fw-curve .fw-deco { position: absolute; overflow: hidden; pointer-events: none; z-index: 0; }
+.fw-curve .fw-deco.fw-over { z-index: 2; }
+.fw-curve .fw-deco > * { position: absolute; top: 0; left: 0; }
+.fw-curve .fw-epoch { bottom: 0; width: 0; border-left: 1px dotted rgba(128,128,128,0.6); }
+.fw-curve .fw-phase { bottom: 0; }
+.fw-curve .fw-phase-label { padding: 2px 3px; white-space: nowrap; line-height: 1.1; opacity: 0.8;
+  font: 10px "Open Sans", verdana, arial, sans-serif; }
+.fw-curve .fw-axis-title.fw-vertical { transform: translate(-50%, -50%) rotate(-90deg); }
 `;
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls: string, parent: HTMLElement): HTMLElementTagNameMap[K] {
@@ -85,6 +121,17 @@ class CurveView {
   private readonly smoothingValue: HTMLSpanElement;
   private readonly status: HTMLSpanElement;
   private readonly legend: HTMLDivElement;
+  private readonly axisTitles = new Map<AxisKey, HTMLSpanElement>();
+  private axisTitlesKey = "";
+  /** Decoration layers behind and above the plot, and their elements' x extents. */
+  private readonly under: HTMLDivElement;
+  private readonly over: HTMLDivElement;
+  private decoKey = "";
+  /** x1: the right edge of a region, null for a line; label: shown only while x0 is in range. */
+  private decoItems: { node: HTMLElement; x0: number; x1: number | null; label?: boolean }[] = [];
+  private decoRange: [number, number] | null = null;
+  private box: Box = { l: 0, t: 0, w: 0, h: 0 };
+  private lastDeco: Decorations = { epochs: [], phases: [] };
   /** Series the user hid by clicking their legend entry (not drawn at all). */
   private readonly hidden = new Set<string>();
   private legendKey = "";
@@ -124,7 +171,16 @@ class CurveView {
     png.title = "Download the chart as PNG";
     this.status = el("span", "fw-status", bar);
     this.legend = el("div", "fw-legend", this.root);
-    this.plot = el("div", "fw-plot", this.root);
+    const frame = el("div", "fw-plot-frame", this.root);
+    this.under = el("div", "fw-deco", frame);
+    this.plot = el("div", "fw-plot", frame);
+    this.over = el("div", "fw-deco fw-over", frame);
+    for (const key of Object.keys(AXIS_TITLES) as AxisKey[]) {
+      const title = el("span", key === "xaxis" ? "fw-axis-title" : "fw-axis-title fw-vertical", frame);
+      title.textContent = AXIS_TITLES[key];
+      title.hidden = true;
+      this.axisTitles.set(key, title);
+    }
 
     // Controls act locally at once (the model fires change events on set); Python hears
     // about it via save_changes whenever the kernel gets to it.
@@ -187,11 +243,16 @@ class CurveView {
     void Plotly.relayout(this.plot, update as Partial<Layout>);
   }
 
-  /** The PNG gets plotly's own legend, since the HTML one is not part of the plot. */
+  /** The PNG gets plotly's own legend and axis titles, since the HTML ones are not part of the plot. */
   private downloadPng(): void {
     const gd = this.plot as Partial<PlotlyHTMLElement>;
     if (!gd.data || !gd.layout) return;
-    const layout = { ...gd.layout, showlegend: true, margin: { ...gd.layout.margin, t: 40 } };
+    const layout: Record<string, unknown> = { ...gd.layout, showlegend: true, margin: { ...gd.layout.margin, t: 40 } };
+    for (const key of Object.keys(AXIS_TITLES) as AxisKey[]) {
+      const axis = layout[key];
+      if (axis) layout[key] = { ...axis, title: { text: AXIS_TITLES[key] } };
+    }
+    Object.assign(layout, decorationLayout(this.lastDeco, themeColors(this.root).shade));
     void Plotly.downloadImage({ data: gd.data, layout } as unknown as PlotlyHTMLElement, {
       format: "png",
       filename: this.model.get("title") || "curve",
@@ -223,6 +284,44 @@ class CurveView {
     );
   }
 
+  /**
+   * Places the HTML axis titles where plotly would put its own: centred on the x axis
+   * below its tick labels, and beside each y axis' domain. Touches the DOM only when
+   * the figure's geometry changes, never on a zoom.
+   */
+  private drawAxisTitles(layout: Partial<Layout>, color: string): void {
+    const width = Number(layout.width);
+    const height = Number(layout.height);
+    const m = { ...MARGIN, ...layout.margin };
+    const plotH = height - m.t - m.b;
+    const geometry: [AxisKey, number, number][] = [];
+    const lay = layout as Record<AxisKey, { domain?: number[]; side?: string; overlaying?: string } | undefined>;
+    for (const key of Object.keys(AXIS_TITLES) as AxisKey[]) {
+      const axis = lay[key];
+      if (!axis) continue;
+      if (key === "xaxis") {
+        geometry.push([key, m.l + (width - m.l - m.r) / 2, height - TITLE_INSET.x]);
+        continue;
+      }
+      const base = axis.overlaying ? lay[`${axis.overlaying.replace("y", "yaxis")}` as AxisKey] : axis;
+      const [d0, d1] = base?.domain ?? [0, 1];
+      const x = axis.side === "right" ? width - TITLE_INSET.y : TITLE_INSET.y;
+      geometry.push([key, x, m.t + (1 - (d0 + d1) / 2) * plotH]);
+    }
+    const key = JSON.stringify([geometry, color]);
+    if (key === this.axisTitlesKey) return;
+    this.axisTitlesKey = key;
+    const shown = new Map(geometry.map(([k, x, y]) => [k, [x, y]]));
+    for (const [k, title] of this.axisTitles) {
+      const at = shown.get(k);
+      title.hidden = !at;
+      if (!at) continue;
+      title.style.left = `${at[0]}px`;
+      title.style.top = `${at[1]}px`;
+      title.style.color = color;
+    }
+  }
+
   /** Follows zoom/pan on the shared x axis, so the next draw downsamples that range. */
   private onRelayout(ev: PlotRelayoutEvent & Record<string, unknown>): void {
     const r = ev["xaxis.range"];
@@ -231,7 +330,7 @@ class CurveView {
       this.viewRange = [Number(ev["xaxis.range[0]"]), Number(ev["xaxis.range[1]"])];
     } else if (Array.isArray(r) && r.length === 2) this.viewRange = [Number(r[0]), Number(r[1])];
     else return;
-    this.scheduler.request();
+    this.scheduler.drawNow();
   }
 
   private colorOf(name: string): string {
@@ -278,7 +377,10 @@ class CurveView {
       const panel: Panel = m.panel && m.panel in AXIS ? m.panel : "loss";
       const axis = AXIS[panel];
       used.add(axis);
-      const raw = minMaxDownsample(s.x, s.y, s.length, range, buckets);
+      // The raw line is faint noise under the smoothed one: min and max every 2 px keep its
+      // envelope at half the SVG vertices (the software rasteriser's cost on a zoom).
+      // lr/mom are smooth schedules in a short panel: a bucket per 4 px is plenty.
+      const raw = minMaxDownsample(s.x, s.y, s.length, range, axis === "y3" || axis === "y4" ? buckets / 4 : buckets / 2);
       rawByAxis.set(axis, [...(rawByAxis.get(axis) ?? []), raw]);
       const base = { type: "scatter" as const, name: s.name, legendgroup: s.name, yaxis: axis, xaxis: "x" };
       if (m.per === "epoch") {
@@ -303,11 +405,14 @@ class CurveView {
     }
 
     const theme = themeColors(this.root);
-    const { shapes, annotations } = this.decorations(xMax, theme.shade);
+    const deco = (this.lastDeco = this.decorations(xMax));
     const bottom = used.has("y3") || used.has("y4");
     // ticklabeloverflow "allow" skips plotly's per-label overflow check, a forced layout
-    // per tick label on every redraw (~5 ms of each zoom frame)
-    const axisStyle = { gridcolor: theme.grid, zeroline: false, ticklabeloverflow: "allow" as const };
+    // per tick label on every redraw (~5 ms of each zoom frame); an explicit type skips
+    // the scan of every trace's data that guesses it. No plotly axis titles: plotly
+    // measures each one against its tick labels on every full redraw (~4 ms a zoom), so
+    // they are HTML (drawAxisTitles).
+    const axisStyle = { gridcolor: theme.grid, zeroline: false, ticklabeloverflow: "allow" as const, type: "linear" as const };
     const layout: Partial<Layout> = {
       width,
       height,
@@ -319,17 +424,16 @@ class CurveView {
       hovermode: "x",
       uirevision: "fw",
       showlegend: false,
-      shapes,
-      annotations,
-      xaxis: { ...axisStyle, anchor: bottom ? "y3" : "y", title: { text: "iteration" } },
+      // tickangle 0: no overlap check (a measurement per label) to pick an angle
+      xaxis: { ...axisStyle, anchor: bottom ? "y3" : "y", tickangle: 0 },
       yaxis: {
-        ...axisStyle, domain: bottom ? [0.34, 1] : [0, 1], title: { text: "loss" },
+        ...axisStyle, domain: bottom ? [0.34, 1] : [0, 1],
         type: logY ? "log" : "linear", uirevision: logY ? "log" : "linear",
       },
     };
-    if (used.has("y2")) layout.yaxis2 = { ...axisStyle, overlaying: "y", side: "right", showgrid: false, title: { text: "metric" } };
-    if (bottom) layout.yaxis3 = { ...axisStyle, domain: [0, 0.26], title: { text: "lr" }, exponentformat: "e" };
-    if (used.has("y4")) layout.yaxis4 = { ...axisStyle, overlaying: "y3", side: "right", showgrid: false, title: { text: "mom" } };
+    if (used.has("y2")) layout.yaxis2 = { ...axisStyle, overlaying: "y", side: "right", showgrid: false };
+    if (bottom) layout.yaxis3 = { ...axisStyle, domain: [0, 0.26], exponentformat: "e" };
+    if (used.has("y4")) layout.yaxis4 = { ...axisStyle, overlaying: "y3", side: "right", showgrid: false };
 
     const fresh = !(this.plot as Partial<PlotlyHTMLElement>).on;
     const gd = await Plotly.react(this.plot, traces as Data[], layout, PLOT_CONFIG);
@@ -337,8 +441,23 @@ class CurveView {
       Plotly.purge(this.plot);
       return;
     }
-    if (fresh) gd.on("plotly_relayout", (ev) => this.onRelayout(ev as PlotRelayoutEvent & Record<string, unknown>));
+    if (fresh) {
+      gd.on("plotly_relayout", (ev) => this.onRelayout(ev as PlotRelayoutEvent & Record<string, unknown>));
+      // a pan moves the plot before the relayout: keep the decorations with it
+      gd.on("plotly_relayouting", (ev) => {
+        const r = ev as Record<string, unknown>;
+        const r0 = Number(r["xaxis.range[0]"]);
+        const r1 = Number(r["xaxis.range[1]"]);
+        if (Number.isFinite(r0) && Number.isFinite(r1)) this.placeDecorations([r0, r1]);
+      });
+    }
     this.renderLegend(legend);
+    this.drawAxisTitles(layout, theme.text);
+    const m = { ...MARGIN, ...layout.margin };
+    this.box = { l: m.l, t: m.t, w: width - m.l - m.r, h: height - m.t - m.b };
+    this.renderDecorations(deco, theme.shade);
+    const xr = gd.layout.xaxis?.range;
+    if (Array.isArray(xr) && xr.length === 2) this.placeDecorations([Number(xr[0]), Number(xr[1])]);
     this.drawn++;
     const source = this.store.provisional ? "snapshot" : "live";
     this.status.textContent = `${total.toLocaleString()} points · ${source}`;
@@ -352,19 +471,14 @@ class CurveView {
   }
 
   /** Dotted lines at epoch ends and shaded, labelled regions for training phases. */
-  private decorations(xMax: number, shade: string): { shapes: Partial<Shape>[]; annotations: Partial<Annotations>[] } {
-    const shapes: Partial<Shape>[] = [];
-    const annotations: Partial<Annotations>[] = [];
+  private decorations(xMax: number): Decorations {
+    const deco: Decorations = { epochs: [], phases: [] };
     const epochs = this.store.get("_epoch");
     if (epochs) {
       const step = Math.ceil(epochs.length / MAX_EPOCH_LINES);
       for (let i = 0; i < epochs.length; i += step) {
         const x = epochs.x[i];
-        if (!Number.isFinite(x)) continue;
-        shapes.push({
-          type: "line", xref: "x", yref: "paper", x0: x, x1: x, y0: 0, y1: 1, layer: "below",
-          line: { color: "rgba(128,128,128,0.6)", width: 1, dash: "dot" },
-        });
+        if (Number.isFinite(x)) deco.epochs.push(x);
       }
     }
     const trait = this.model.get("phases");
@@ -373,19 +487,88 @@ class CurveView {
       .sort((a, b) => a.x - b.x);
     phases.forEach((p, i) => {
       const end = i + 1 < phases.length ? phases[i + 1].x : Math.max(xMax, p.x);
-      if (i % 2 === 0) {
-        shapes.push({
-          type: "rect", xref: "x", yref: "paper", x0: p.x, x1: end, y0: 0, y1: 1, layer: "below",
-          fillcolor: shade, line: { width: 0 },
-        });
-      }
-      annotations.push({
-        xref: "x", yref: "paper", x: p.x, y: 1, xanchor: "left", yanchor: "top", showarrow: false,
-        text: String(p.label ?? ""), font: { size: 10 }, opacity: 0.8,
-      });
+      deco.phases.push({ x0: p.x, x1: end, label: String(p.label ?? ""), shaded: i % 2 === 0 });
     });
-    return { shapes, annotations };
+    return deco;
   }
+
+  /** (Re)builds the decoration elements when they or the plot area change; placeDecorations positions them. */
+  private renderDecorations(deco: Decorations, shade: string): void {
+    const key = JSON.stringify([deco, shade, this.box]);
+    if (key === this.decoKey) return;
+    this.decoKey = key;
+    this.decoRange = null;
+    const { l, t, w, h } = this.box;
+    for (const layer of [this.under, this.over]) {
+      Object.assign(layer.style, { left: `${l}px`, top: `${t}px`, width: `${w}px`, height: `${h}px` });
+    }
+    const items: typeof this.decoItems = [];
+    const under: HTMLElement[] = [];
+    const over: HTMLElement[] = [];
+    for (const p of deco.phases) {
+      if (p.shaded) {
+        const node = document.createElement("div");
+        node.className = "fw-phase";
+        node.style.background = shade;
+        under.push(node);
+        items.push({ node, x0: p.x0, x1: p.x1 });
+      }
+      const label = document.createElement("span");
+      label.className = "fw-phase-label";
+      label.textContent = p.label;
+      over.push(label);
+      items.push({ node: label, x0: p.x0, x1: null, label: true });
+    }
+    for (const x of deco.epochs) {
+      const node = document.createElement("div");
+      node.className = "fw-epoch";
+      under.push(node);
+      items.push({ node, x0: x, x1: null });
+    }
+    this.under.replaceChildren(...under);
+    this.over.replaceChildren(...over);
+    this.decoItems = items;
+  }
+
+  /** Moves the decorations to the x range [r0, r1] (a transform and a width per element). */
+  private placeDecorations(range: [number, number]): void {
+    if (this.decoRange && this.decoRange[0] === range[0] && this.decoRange[1] === range[1]) return;
+    this.decoRange = range;
+    const [r0, r1] = range;
+    const w = this.box.w;
+    const scale = r1 !== r0 ? w / (r1 - r0) : 0;
+    // clamped a little outside the box (which clips), so huge zooms give sane CSS values
+    const px = (x: number) => Math.min(w + 10, Math.max(-10, (x - r0) * scale));
+    for (const { node, x0, x1, label } of this.decoItems) {
+      const a = px(x0);
+      node.style.transform = `translateX(${a}px)`;
+      if (x1 !== null) node.style.width = `${Math.max(0, px(x1) - a)}px`;
+      // like plotly's annotations, a label whose x is out of range is hidden
+      if (label) node.style.visibility = a < 0 || a > w ? "hidden" : "";
+    }
+  }
+}
+
+/** The decorations as plotly shapes and annotations, for the PNG. */
+function decorationLayout(deco: Decorations, shade: string): { shapes: Partial<Shape>[]; annotations: Partial<Annotations>[] } {
+  const shapes: Partial<Shape>[] = deco.epochs.map((x) => ({
+    type: "line", xref: "x", yref: "paper", x0: x, x1: x, y0: 0, y1: 1, layer: "below",
+    line: { color: "rgba(128,128,128,0.6)", width: 1, dash: "dot" },
+  }));
+  const annotations: Partial<Annotations>[] = [];
+  for (const p of deco.phases) {
+    if (p.shaded) {
+      shapes.push({
+        type: "rect", xref: "x", yref: "paper", x0: p.x0, x1: p.x1, y0: 0, y1: 1, layer: "below",
+        fillcolor: shade, line: { width: 0 },
+      });
+    }
+    annotations.push({
+      xref: "x", yref: "paper", x: p.x0, y: 1, xanchor: "left", yanchor: "top", showarrow: false,
+      text: p.label, font: { size: 10 }, opacity: 0.8,
+    });
+  }
+  return { shapes, annotations };
 }
 
 const initialize: Initialize<CurveTraits> = ({ model }) => attachStream(model);

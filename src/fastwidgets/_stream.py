@@ -141,10 +141,11 @@ class Throttle:
         self.interval = 1.0 / max_hz
         self._clock = clock
         self._last: float | None = None
+        self.last_asked = -math.inf
 
     def ready(self) -> bool:
         """True when an interval has passed since the last :meth:`fire` (or first call)."""
-        now = self._clock()
+        now = self.last_asked = self._clock()
         if self._last is None:
             self._last = now
             return False
@@ -368,16 +369,21 @@ class SeriesStream:
                 return
             self._throttle.fire()
 
-    def _arm_timer(self) -> None:
+    def _arm_timer(self, periods: float = 1.0) -> None:
         if self._timer_armed or not self.enabled:
             return
         self._timer_armed = True
-        self._schedule(self._throttle.interval, self._on_timer)
+        self._schedule(periods * self._throttle.interval, self._on_timer)
 
     def _on_timer(self) -> None:
         with self._lock:
             self._timer_armed = False
             if not self.enabled:
+                return
+            if self._clock() - self._throttle.last_asked < self._throttle.interval:
+                # The loop is still appending and its own ticks send: stay out of its way
+                # (no GIL hand-offs on the training thread) and look again later.
+                self._arm_timer(periods=3.0)
                 return
             if self._throttle.ready():
                 self._send_one()

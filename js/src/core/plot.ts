@@ -24,6 +24,19 @@ export class FrameScheduler {
     if (!this.frame && !this.busy && !this.disposed) this.frame = requestAnimationFrame(this.run);
   }
 
+  /**
+   * Draws at once instead of on the next frame, for user interactions such as a zoom:
+   * the re-downsampled view then lands in the same frame as plotly's own redraw of the
+   * new range, so the user never sees the coarse intermediate picture.
+   */
+  drawNow(): void {
+    this.dirty = true;
+    if (this.busy || this.disposed) return; // the running draw re-runs: dirty is set
+    if (this.frame) cancelAnimationFrame(this.frame);
+    this.frame = 0;
+    void this.run();
+  }
+
   dispose(): void {
     this.disposed = true;
     if (this.frame) cancelAnimationFrame(this.frame);
