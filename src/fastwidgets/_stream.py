@@ -42,19 +42,20 @@ PROTOCOL_VERSION = 1
 def as_float(series: str, value: object) -> float:
     """Convert one logged value to float, or raise a ``TypeError`` naming the series.
 
-    Accepts Python and numpy numbers and one-element tensors/arrays (via ``__float__``);
-    NaN and infinities are kept: the chart shows them instead of hiding a broken run.
+    Accepts Python and numpy numbers and one-element tensors/arrays (read with
+    ``.item()``, which neither warns about autograd nor copies); NaN and infinities are
+    kept: the chart shows them instead of hiding a broken run.
     """
+    if type(value) is float:  # the common case, once per value per training step
+        return value
     if isinstance(value, (str, bytes, bool)) or value is None:
         raise TypeError(
             f"series {series!r}: expected a number, got {type(value).__name__} {value!r}"
         )
-    detach = getattr(value, "detach", None)
-    if callable(detach):  # a loss tensor still attached to the graph: read its value only
-        value = detach()
+    item = getattr(value, "item", None)
     try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as err:
+        return float(item() if callable(item) else value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, RuntimeError) as err:
         raise TypeError(
             f"series {series!r}: expected a number, got {type(value).__name__}"
         ) from err
@@ -348,7 +349,7 @@ class SeriesStream:
             return
         if not self._throttle.ready():
             # If the loop stops logging now, the timer still sends what is pending.
-            if self.pending or self._state_dirty:
+            if not self._timer_armed and (self._state_dirty or self.pending):
                 self._arm_timer()
             return
         self._send_one()
