@@ -188,6 +188,10 @@ def _f64(values: FloatArray) -> bytes:
 
 Scheduler = Callable[[float, Callable[[], None]], None]
 
+WATCHDOG_PERIODS = 10.0
+"""While a loop keeps appending, its own ticks send; the timer only checks in this many
+intervals later (1 s at 10 Hz) in case the loop went quiet without calling finish()."""
+
 
 class _TimerThread:
     """One daemon thread that runs callbacks at deadlines, for every stream in the process.
@@ -265,7 +269,8 @@ class SeriesStream:
         self._last_snapshot: float | None = None
         self._snapshot_stale = False
         self._state_dirty = False
-        self._timer_armed = False
+        self._timer_due: float | None = None  # when the armed timer fires (None: unarmed)
+        self._timer_gen = 0  # a timer armed earlier than this one is a no-op
         # The trailing timer runs on another thread; appends and sends take turns.
         self._lock = threading.RLock()
         self.enabled = True
@@ -349,8 +354,8 @@ class SeriesStream:
             return
         if not self._throttle.ready():
             # If the loop stops logging now, the timer still sends what is pending.
-            if not self._timer_armed and (self._state_dirty or self.pending):
-                self._arm_timer()
+            if self._timer_due is None and (self._state_dirty or self.pending):
+                self._arm_timer(WATCHDOG_PERIODS)
             return
         self._send_one()
 
@@ -371,20 +376,27 @@ class SeriesStream:
             self._throttle.fire()
 
     def _arm_timer(self, periods: float = 1.0) -> None:
-        if self._timer_armed or not self.enabled:
+        if not self.enabled:
             return
-        self._timer_armed = True
-        self._schedule(periods * self._throttle.interval, self._on_timer)
+        due = self._clock() + periods * self._throttle.interval
+        if self._timer_due is not None and self._timer_due <= due:
+            return
+        self._timer_due = due
+        self._timer_gen += 1
+        gen = self._timer_gen
+        self._schedule(periods * self._throttle.interval, lambda: self._on_timer(gen))
 
-    def _on_timer(self) -> None:
+    def _on_timer(self, gen: int) -> None:
         with self._lock:
-            self._timer_armed = False
+            if gen != self._timer_gen:
+                return  # superseded by an earlier deadline
+            self._timer_due = None
             if not self.enabled:
                 return
             if self._clock() - self._throttle.last_asked < self._throttle.interval:
                 # The loop is still appending and its own ticks send: stay out of its way
-                # (no GIL hand-offs on the training thread) and look again later.
-                self._arm_timer(periods=3.0)
+                # (no wake-ups on the training thread's cores) and look again later.
+                self._arm_timer(WATCHDOG_PERIODS)
                 return
             if self._throttle.ready():
                 self._send_one()
