@@ -163,16 +163,17 @@ def range_test(
     exactly as before afterwards, also after an exception or a KeyboardInterrupt.
     (Groundwork for the LR finder widget of issue 3; not public API yet.)
     """
+    from .._range import RangeRule
     from .._restore import preserved
 
     if len(learn.dls.train) == 0:
         raise ValueError("the training DataLoader is empty: the range test needs batches")
-    num_it = max(int(num_it), 6)
-    cb = _range_test_callback_class()(start_lr, end_lr, num_it, stop_div)
+    rule = RangeRule(start_lr, end_lr, num_it, stop_div)
+    cb = _range_test_callback_class()(rule)
     had_opt = learn.opt is not None
     if not had_opt:
         learn.create_opt()
-    n_epoch = num_it // len(learn.dls.train) + 1
+    n_epoch = rule.num_it // len(learn.dls.train) + 1
     try:
         with preserved(learn.model, learn.opt), learn.no_logging():
             learn.fit(n_epoch, cbs=cb)
@@ -186,41 +187,32 @@ def _range_test_callback_class() -> type:
     cls = _CLASSES.get("range_test")
     if cls is not None:
         return cls
-    import math
-
     from fastai.callback.core import Callback, CancelFitException, CancelValidException
+
+    from .._range import RangeRule
 
     class RangeTest(Callback):  # type: ignore[misc]
         """fastai's ``LRFinder`` without its temporary file, stopping on NaN/inf too."""
 
         order = 60  # as fastai's LRFinder (a ParamScheduler): after the Recorder (50)
 
-        def __init__(self, start_lr: float, end_lr: float, num_it: int, stop_div: bool):
-            self.start_lr, self.end_lr = start_lr, end_lr
-            self.num_it, self.stop_div = num_it, stop_div
+        def __init__(self, rule: RangeRule):
+            self.rule = rule
             self.lrs: list[float] = []
             self.losses: list[float] = []
-            self.best_loss = math.inf
 
         @property
         def name(self) -> str:
             return "lr_finder"  # how other callbacks (LiveCurve) recognise a range test
 
         def before_batch(self) -> None:
-            pos = self.train_iter / self.num_it
-            self.learn.opt.set_hyper("lr", self.start_lr * (self.end_lr / self.start_lr) ** pos)
+            self.learn.opt.set_hyper("lr", self.rule.lr(self.train_iter))
 
         def after_batch(self) -> None:
             smooth = float(self.learn.smooth_loss)
             self.lrs.append(self.learn.opt.hypers[-1]["lr"])
             self.losses.append(smooth)
-            if not math.isfinite(smooth):
-                raise CancelFitException()
-            if smooth < self.best_loss:
-                self.best_loss = smooth
-            if smooth > 4 * self.best_loss and self.stop_div:
-                raise CancelFitException()
-            if self.train_iter >= self.num_it:
+            if self.rule.should_stop(self.train_iter, smooth):
                 raise CancelFitException()
 
         def before_validate(self) -> None:
