@@ -289,3 +289,13 @@ def test_a_loop_that_stops_logging_still_gets_its_last_points_sent() -> None:
         client.apply(content, buffers)
     assert client.y["a"] == [0.0, 1.0, 2.0, 3.0, 4.0]
     assert rec.snapshots  # and the snapshot follows, one interval after
+
+
+def test_state_changing_every_step_does_not_starve_the_points() -> None:
+    stream, rec, clock = make_stream(max_hz=10, snapshot_every=1e9)
+    for i in range(2000):
+        clock.t += 0.001
+        stream.append("a", i, 1.0)
+        stream.state_changed()  # e.g. a progress bar
+    deltas, states = len(rec.sent), len(rec.snapshots)
+    assert deltas >= 8 and states >= 8  # they alternate: ~10 each over 2 s

@@ -15,7 +15,7 @@ import { minMaxDownsample, type XY } from "./core/downsample";
 import { FrameScheduler, injectStyle, nonFiniteMarkers, PALETTE, PLOT_CONFIG, themeColors } from "./core/plot";
 import { IncrementalEma } from "./core/smooth";
 import type { Series, SeriesStore } from "./core/store";
-import { attachStream, Disposer, streamStore, type StreamTraits } from "./core/widget";
+import { attachStream, Disposer, redrawOn, streamStore, type StreamTraits } from "./core/widget";
 
 type Panel = "loss" | "metric" | "lr" | "mom";
 
@@ -200,18 +200,12 @@ class CurveView {
     });
 
     const redraw = () => this.scheduler.request();
-    this.d.add(this.store.subscribe(redraw));
-    for (const trait of ["series_meta", "phases", "height", "smoothing", "log_y", "title"]) {
-      this.d.on(model, `change:${trait}`, () => {
-        this.syncControls();
-        redraw();
-      });
-    }
-    const resize = new ResizeObserver(() => {
-      if (this.root.clientWidth && this.root.clientWidth !== this.width) redraw();
+    redrawOn({
+      model, store: this.store, root: this.root, d: this.d, redraw,
+      traits: ["series_meta", "phases", "height", "smoothing", "log_y", "title"],
+      onTraitChange: () => this.syncControls(),
+      drawnWidth: () => this.width,
     });
-    resize.observe(this.root);
-    this.d.add(() => resize.disconnect());
 
     this.syncControls();
     redraw();

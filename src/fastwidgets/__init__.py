@@ -1,6 +1,7 @@
 """fastwidgets: Jupyter widgets for training neural networks with PyTorch and fastai."""
 
 from .curve import LiveCurve
+from .lr_finder import LRFinder, lr_find
 
-__all__ = ["LiveCurve"]
+__all__ = ["LRFinder", "LiveCurve", "lr_find"]
 __version__ = "0.1.0"

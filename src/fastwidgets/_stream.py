@@ -269,6 +269,7 @@ class SeriesStream:
         self._last_snapshot: float | None = None
         self._snapshot_stale = False
         self._state_dirty = False
+        self._last_was_state = False
         self._timer_due: float | None = None  # when the armed timer fires (None: unarmed)
         self._timer_gen = 0  # a timer armed earlier than this one is a no-op
         # The trailing timer runs on another thread; appends and sends take turns.
@@ -367,10 +368,15 @@ class SeriesStream:
             snapshot_due = self._snapshot_stale and (
                 now - self._last_snapshot >= self.snapshot_every or not self.pending
             )
-            if self._on_state is not None and (self._state_dirty or snapshot_due):
+            state_wanted = self._on_state is not None and (self._state_dirty or snapshot_due)
+            # State and data take turns when both wait, so state that changes every step
+            # (a progress bar) cannot starve the points, nor the points the state.
+            if state_wanted and not (self.pending and self._last_was_state):
                 self.publish_state()
+                self._last_was_state = True
             elif self.pending:
                 self._emit(self.delta_message())
+                self._last_was_state = False
             else:
                 return
             self._throttle.fire()

@@ -79,3 +79,33 @@ export function streamStore(model: Model): SeriesStore {
   }
   return store;
 }
+
+/**
+ * Wires a view's redraws: on new data in the store, on a change of any of `traits`
+ * (after `onTraitChange`, which syncs the view's controls), and when the root's width
+ * changes. Everything is undone by `d.dispose()`.
+ */
+export function redrawOn(opts: {
+  model: AnyModel<any>;
+  store: SeriesStore;
+  traits: readonly string[];
+  root: HTMLElement;
+  d: Disposer;
+  redraw: () => void;
+  onTraitChange: () => void;
+  drawnWidth: () => number;
+}): void {
+  const { model, store, traits, root, d, redraw, onTraitChange, drawnWidth } = opts;
+  d.add(store.subscribe(redraw));
+  for (const trait of traits) {
+    d.on(model, `change:${trait}`, () => {
+      onTraitChange();
+      redraw();
+    });
+  }
+  const resize = new ResizeObserver(() => {
+    if (root.clientWidth && root.clientWidth !== drawnWidth()) redraw();
+  });
+  resize.observe(root);
+  d.add(() => resize.disconnect());
+}

@@ -154,6 +154,7 @@ def range_test(
     end_lr: float = 10.0,
     num_it: int = 100,
     stop_div: bool = True,
+    on_batch: Callable[[int, float, float, float], None] | None = None,
 ) -> tuple[list[float], list[float]]:
     """fastai's learning-rate range test, with the model restored from memory.
 
@@ -161,7 +162,7 @@ def range_test(
     plus a stop on a NaN or infinite loss.  Returns the recorded lrs and smoothed losses.
     Nothing is written to ``learn.path``, and the model, optimizer and RNG streams are
     exactly as before afterwards, also after an exception or a KeyboardInterrupt.
-    (Groundwork for the LR finder widget of issue 3; not public API yet.)
+    ``on_batch(i, lr, raw_loss, smoothed)`` sees each batch (the widget draws from it).
     """
     from .._range import RangeRule
     from .._restore import preserved
@@ -169,7 +170,7 @@ def range_test(
     if len(learn.dls.train) == 0:
         raise ValueError("the training DataLoader is empty: the range test needs batches")
     rule = RangeRule(start_lr, end_lr, num_it, stop_div)
-    cb = _range_test_callback_class()(rule)
+    cb = _range_test_callback_class()(rule, on_batch)
     had_opt = learn.opt is not None
     if not had_opt:
         learn.create_opt()
@@ -196,8 +197,8 @@ def _range_test_callback_class() -> type:
 
         order = 60  # as fastai's LRFinder (a ParamScheduler): after the Recorder (50)
 
-        def __init__(self, rule: RangeRule):
-            self.rule = rule
+        def __init__(self, rule: RangeRule, on_batch: Any = None):
+            self.rule, self.on_batch = rule, on_batch
             self.lrs: list[float] = []
             self.losses: list[float] = []
 
@@ -212,6 +213,9 @@ def _range_test_callback_class() -> type:
             smooth = float(self.learn.smooth_loss)
             self.lrs.append(self.learn.opt.hypers[-1]["lr"])
             self.losses.append(smooth)
+            if self.on_batch is not None:
+                raw = float(self.learn.loss.item())
+                self.on_batch(self.train_iter - 1, self.lrs[-1], raw, smooth)
             if self.rule.should_stop(self.train_iter, smooth):
                 raise CancelFitException()
 
