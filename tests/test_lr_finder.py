@@ -123,3 +123,44 @@ def test_the_final_progress_reaches_the_browser(kernel: Kernel) -> None:
     kernel.settle(finder)
     states = [u["progress"]["state"] for u in kernel.comm.updates() if u.get("progress")]
     assert states[-1] in ("done", "stopped")
+
+
+def test_after_fine_tune_it_restores_discriminative_lrs_and_suggests_a_slice(
+    tmp_path: Path,
+) -> None:
+    import copy
+
+    from ._data import body_head_learner
+
+    learn = body_head_learner(tmp_path)
+    with learn.no_bar():
+        learn.fine_tune(1, 1e-3)  # fastai#3658: lr_find after fine_tune used to crash
+    before_model = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    before_hypers = copy.deepcopy(learn.opt.hypers)
+    finder = lr_find(learn, num_it=40)
+    assert "slice({lr}, " in finder.code_template
+    assert [h["lr"] for h in learn.opt.hypers] == [h["lr"] for h in before_hypers]
+    for k, v in learn.model.state_dict().items():
+        assert torch.equal(v, before_model[k]), k
+
+
+def test_interrupted_fastai_run_still_restores(tmp_path: Path) -> None:
+    learn = seeded_learner(tmp_path)
+    with learn.no_bar():
+        learn.fit(1, 1e-3)
+    before = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    finder = LRFinder()
+    calls = {"n": 0}
+
+    def interrupt(*_: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+
+    finder._on_batch = interrupt  # type: ignore[method-assign]
+    from fastwidgets.integrations.fastai import range_test
+
+    with pytest.raises(KeyboardInterrupt), learn.no_bar():
+        range_test(learn, num_it=50, on_batch=finder._on_batch)
+    for k, v in learn.model.state_dict().items():
+        assert torch.equal(v, before[k]), k

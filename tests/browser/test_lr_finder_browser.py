@@ -58,6 +58,22 @@ def test_click_picks_the_lr_python_sees_and_reload_keeps_the_chart(lab: Lab) -> 
     after = lab.result(2)
     assert after["picked"] is not None and after["lr"] == after["picked"]
     assert abs(math.log10(after["lr"]) - math.log10(expected)) <= math.log10(1.02)
+    # drag the marker to 60% of the width: the pick follows and reaches Python on release
+    px2 = box["x"] + box["width"] * 0.6
+    expected2 = lab.page.evaluate(
+        """([sel, px]) => {
+            const gd = document.querySelector(sel + ' .js-plotly-plot');
+            const r = gd.querySelector('.nsewdrag').getBoundingClientRect();
+            return Math.pow(10, gd._fullLayout.xaxis.p2l(px - r.left));
+        }""",
+        [WIDGET, px2],
+    )
+    lab.page.mouse.move(px, py)
+    lab.page.mouse.down()
+    lab.page.mouse.move(px2, py, steps=8)
+    lab.page.mouse.up()
+    dragged = lab.result(2)
+    assert abs(math.log10(dragged["lr"]) - math.log10(expected2)) <= math.log10(1.02)
     code = lab.page.text_content(f"{WIDGET} .fw-code") or ""
     assert code.startswith("learn.fit_one_cycle(4, ")
     lab.screenshot("lr_finder.png")
