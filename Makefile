@@ -59,6 +59,7 @@ test: lint typecheck test-js test-py
 bench: setup chromium
 	$(PY) bench/curve_overhead.py
 	$(PY) bench/curve_render.py
+	$(PY) bench/lr_finder_overhead.py
 
 clean:
 	rm -rf $(VENV) js/node_modules src/fastwidgets/static tests/browser/artifacts

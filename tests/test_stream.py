@@ -299,3 +299,18 @@ def test_state_changing_every_step_does_not_starve_the_points() -> None:
         stream.state_changed()  # e.g. a progress bar
     deltas, states = len(rec.sent), len(rec.snapshots)
     assert deltas >= 8 and states >= 8  # they alternate: ~10 each over 2 s
+
+
+def test_finish_sends_the_rest_within_one_interval_not_the_watchdog() -> None:
+    stream, _, clock = make_stream(max_hz=10)
+    times: list[float] = []
+    stream._send = lambda c, b: times.append(clock.t)  # type: ignore[method-assign]
+    stream._on_state = lambda s: times.append(clock.t)  # type: ignore[method-assign]
+    for i in range(50):
+        clock.t += 0.001
+        stream.append("a", i, 1.0)
+    done = clock.t
+    stream.finish()
+    stream.timer.run()  # type: ignore[attr-defined]
+    assert stream.settled and len(times) == 2  # the delta, then the snapshot
+    assert times[-1] - done <= 2 * 0.1 + 1e-9  # not after the 1 s watchdog

@@ -422,6 +422,8 @@ class SeriesStream:
         """End of a fit: what is pending, then the final snapshot, go out on the next ticks."""
         with self._lock:
             self._snapshot_stale = self._on_state is not None
+            # The loop said it is done: the timer need not wait for it to go quiet.
+            self._throttle.last_asked = -math.inf
             if self.pending or self._snapshot_stale:
                 self._arm_timer()
 
