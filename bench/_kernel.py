@@ -314,3 +314,27 @@ class Kernel:
             "", timeout=timeout, user_expressions={"v": f"__import__('json').dumps({expression})"}
         )
         return json.loads(ex.user_expression("v"))
+
+
+# The kernel-side setup both fastai benchmarks share (format with bs, hidden,
+# train_batches, valid_batches): generated data, pre-batched so a step costs what fastai's
+# loop costs and not per-item collation, on one torch thread for stable timings.
+TINY_DATA_SETUP = """
+import torch
+from torch import nn
+torch.set_num_threads(1)
+get_ipython().run_line_magic("matplotlib", "inline")
+import fastai.callback.all  # noqa: F401 - patches lr_find, no_bar, ShowGraphCallback, ...
+from fastai.data.core import DataLoaders
+from fastai.data.load import DataLoader
+from fastai.learner import Learner
+from fastai.metrics import accuracy
+
+_BS, _HIDDEN = {bs}, {hidden}
+_g = torch.Generator().manual_seed(0)
+_x = torch.randn(_BS * ({train_batches} + {valid_batches}), 64, generator=_g)
+_noise = 0.5 * torch.randn(len(_x), 10, generator=_g)
+_y = (_x @ torch.randn(64, 10, generator=_g) + _noise).argmax(1)
+_batches = [(_x[i:i + _BS], _y[i:i + _BS]) for i in range(0, len(_x), _BS)]
+_train, _valid = _batches[:{train_batches}], _batches[{train_batches}:]
+"""

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _kernel import Execution, IopubMsg, Kernel
+from _kernel import TINY_DATA_SETUP, Execution, IopubMsg, Kernel
 
 CONFIGS = ("bare", "livecurve", "fastai")
 LABELS = {
@@ -61,27 +61,12 @@ JUPYTER_IOPUB_LIMIT = 1000.0
 
 # Runs once in the kernel.  The data is generated (no download) and pre-batched, so a
 # step costs what fastai's loop costs, not per-item collation: ~1 ms on one CPU thread.
-SETUP = """
+SETUP = (
+    TINY_DATA_SETUP
+    + """
 import gc, json, os, time
-import torch
-from torch import nn
-torch.set_num_threads(1)
-get_ipython().run_line_magic("matplotlib", "inline")
-import fastai.callback.all  # noqa: F401 - patches no_bar, ShowGraphCallback, ...
 from fastai.callback.progress import ShowGraphCallback
-from fastai.data.core import DataLoaders
-from fastai.data.load import DataLoader
-from fastai.learner import Learner
-from fastai.metrics import accuracy
 from fastwidgets import LiveCurve
-
-_BS, _HIDDEN = {bs}, {hidden}
-_g = torch.Generator().manual_seed(0)
-_x = torch.randn(_BS * ({train_batches} + {valid_batches}), 64, generator=_g)
-_noise = 0.5 * torch.randn(len(_x), 10, generator=_g)
-_y = (_x @ torch.randn(64, 10, generator=_g) + _noise).argmax(1)
-_batches = [(_x[i:i + _BS], _y[i:i + _BS]) for i in range(0, len(_x), _BS)]
-_train, _valid = _batches[:{train_batches}], _batches[{train_batches}:]
 
 def _learner():
     torch.manual_seed(0)
@@ -132,6 +117,7 @@ def _wait_settled(curve, timeout):
         time.sleep(0.002)
     return True
 """
+)
 
 PROFILE = """
 import cProfile, io, pstats

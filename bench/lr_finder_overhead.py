@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _kernel import Execution, Kernel
+from _kernel import TINY_DATA_SETUP, Execution, Kernel
 
 CONFIGS = ("fastai", "fastai_noplot", "fastwidgets")
 LABELS = {
@@ -53,28 +53,13 @@ SETTLE_TIMEOUT = 10.0  # seconds to wait for the widget's trailing messages afte
 # Runs once in the kernel.  The data is generated (no download) and pre-batched, so a
 # step costs what fastai's loop costs, not per-item collation.  fastai's lr_find saves
 # and reloads the model under learn.path/models: the learners live in a temp directory.
-SETUP = """
+SETUP = (
+    TINY_DATA_SETUP
+    + """
 import gc, json, os, random, tempfile, time
-import torch
-from torch import nn
-torch.set_num_threads(1)
-get_ipython().run_line_magic("matplotlib", "inline")
 import matplotlib.pyplot as plt
 from matplotlib_inline.backend_inline import flush_figures
-import fastai.callback.all  # noqa: F401 - patches lr_find, no_bar, ProgressCallback, ...
-from fastai.data.core import DataLoaders
-from fastai.data.load import DataLoader
-from fastai.learner import Learner
-from fastai.metrics import accuracy
 from fastwidgets import lr_find
-
-_BS, _HIDDEN = {bs}, {hidden}
-_g = torch.Generator().manual_seed(0)
-_x = torch.randn(_BS * ({train_batches} + {valid_batches}), 64, generator=_g)
-_noise = 0.5 * torch.randn(len(_x), 10, generator=_g)
-_y = (_x @ torch.randn(64, 10, generator=_g) + _noise).argmax(1)
-_batches = [(_x[i:i + _BS], _y[i:i + _BS]) for i in range(0, len(_x), _BS)]
-_train, _valid = _batches[:{train_batches}], _batches[{train_batches}:]
 _tmp = tempfile.TemporaryDirectory(prefix="lr_finder_bench_")
 
 def _learner():
@@ -126,6 +111,7 @@ def _settle():
     return {{"settled": _finder._stream.settled,
              "settle_seconds": time.perf_counter() - _returned, "t_settled": time.time()}}
 """
+)
 
 
 def _median(xs: Sequence[float]) -> float:

@@ -13,6 +13,19 @@ pytestmark = pytest.mark.browser
 WIDGET = '[data-fw-widget="lr_finder"]'
 
 
+def lr_at(lab: Lab, px: float) -> float:
+    """The learning rate under page x-coordinate ``px``, read from plotly's own x axis."""
+    lr: float = lab.page.evaluate(
+        """([sel, px]) => {
+            const gd = document.querySelector(sel + ' .js-plotly-plot');
+            const r = gd.querySelector('.nsewdrag').getBoundingClientRect();
+            return Math.pow(10, gd._fullLayout.xaxis.p2l(px - r.left));
+        }""",
+        [WIDGET, px],
+    )
+    return lr
+
+
 def test_click_picks_the_lr_python_sees_and_reload_keeps_the_chart(lab: Lab) -> None:
     write_notebook(
         lab.root / "lrf.ipynb",
@@ -43,14 +56,7 @@ def test_click_picks_the_lr_python_sees_and_reload_keeps_the_chart(lab: Lab) -> 
     box = plot.bounding_box()
     assert box is not None
     px, py = box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5
-    expected = lab.page.evaluate(
-        """([sel, px]) => {
-            const gd = document.querySelector(sel + ' .js-plotly-plot');
-            const r = gd.querySelector('.nsewdrag').getBoundingClientRect();
-            return Math.pow(10, gd._fullLayout.xaxis.p2l(px - r.left));
-        }""",
-        [WIDGET, px],
-    )
+    expected = lr_at(lab, px)
     lab.page.mouse.click(px, py)
     lab.page.wait_for_function(
         "(sel) => document.querySelector(sel).dataset.fwPicked !== ''", arg=WIDGET
@@ -60,14 +66,7 @@ def test_click_picks_the_lr_python_sees_and_reload_keeps_the_chart(lab: Lab) -> 
     assert abs(math.log10(after["lr"]) - math.log10(expected)) <= math.log10(1.02)
     # drag the marker to 60% of the width: the pick follows and reaches Python on release
     px2 = box["x"] + box["width"] * 0.6
-    expected2 = lab.page.evaluate(
-        """([sel, px]) => {
-            const gd = document.querySelector(sel + ' .js-plotly-plot');
-            const r = gd.querySelector('.nsewdrag').getBoundingClientRect();
-            return Math.pow(10, gd._fullLayout.xaxis.p2l(px - r.left));
-        }""",
-        [WIDGET, px2],
-    )
+    expected2 = lr_at(lab, px2)
     lab.page.mouse.move(px, py)
     lab.page.mouse.down()
     lab.page.mouse.move(px2, py, steps=8)
