@@ -73,8 +73,12 @@ def test_nan_loss_stops_at_once() -> None:
 def test_empty_loader_and_interrupt_leave_the_model_unchanged() -> None:
     model, opt, _ = setup()
     before = snapshot(model)
+    model.eval()
     with pytest.raises(ValueError, match="empty"):
         range_test(model, opt, nn.functional.cross_entropy, [], num_it=10)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert not model.training  # the test's model.train() was undone too
     model, opt, loader = setup()
     before = snapshot(model)
     calls = {"n": 0}
