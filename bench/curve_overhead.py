@@ -34,17 +34,16 @@ import argparse
 import json
 import math
 import os
-import statistics
 import sys
 import textwrap
 import time
-from collections.abc import Sequence
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _kernel import TINY_DATA_SETUP, Execution, IopubMsg, Kernel
+from _report import KERNEL_INFO, flag, kernel_line, median, write_json
 
 CONFIGS = ("bare", "livecurve", "fastai")
 LABELS = {
@@ -196,14 +195,6 @@ MICRO_LABELS = {
 }
 
 
-def _median(xs: Sequence[float]) -> float:
-    return float(statistics.median(xs)) if xs else float("nan")
-
-
-def _flag(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
 def _widget_msgs(ex: Execution, comm_id: str) -> list[IopubMsg]:
     return [m for m in ex.iopub if m.comm_id == comm_id]
 
@@ -294,14 +285,14 @@ def analyse_messages(ex: Execution, fit: dict[str, Any]) -> dict[str, Any]:
         "delta_buffer_bytes": buf_bytes,
         "bytes_per_point": {
             "min": min(bpp, default=float("nan")),
-            "median": _median(bpp),
+            "median": median(bpp),
             "max": max(bpp, default=float("nan")),
         },
         "buffer_fit": {"slope": slope, "intercept": intercept, "r": r},
         "wire_fit": {"slope": wslope, "intercept": wintercept, "r": wr},
         "delta_wire_bytes": {
             "min": min(sizes, default=0),
-            "median": _median(sizes),
+            "median": median(sizes),
             "max": max(sizes, default=0),
         },
         "iopub_msgs": len(during),
@@ -360,18 +351,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     t_start = time.time()
     with Kernel(startup_timeout=args.timeout) as k:
         k.run(setup, timeout=args.timeout)
-        info = k.eval(
-            "{'python': __import__('sys').executable, "
-            "'torch': torch.__version__, 'threads': torch.get_num_threads(), "
-            "'fastai': __import__('fastai').__version__, "
-            "'backend': __import__('matplotlib').get_backend()}"
-        )
+        info = k.eval(KERNEL_INFO)
         results["kernel"] = info
-        print(
-            f"kernel: {info['python']}  torch {info['torch']} ({info['threads']} thread), "
-            f"fastai {info['fastai']}, matplotlib {info['backend']}",
-            flush=True,
-        )
+        print(kernel_line(info), flush=True)
 
         def fit(config: str, n_epochs: int) -> tuple[dict[str, Any], Execution]:
             ex = k.run(
@@ -414,18 +396,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ex = k.run(PROFILE.format(epochs=epochs), timeout=args.timeout)
             results["profile"] = ex.stdout
 
-    med = {c: _median(times[c]) for c in configs}
+    med = {c: median(times[c]) for c in configs}
     cpu = {c: [f["cpu_seconds"] for f in results["fits"] if f["config"] == c] for c in configs}
-    cpu_med = {c: _median(cpu[c]) for c in configs}
+    cpu_med = {c: median(cpu[c]) for c in configs}
     by_round: dict[int, dict[str, float]] = {}
     for f in results["fits"]:
         by_round.setdefault(f["round"], {})[f["config"]] = f["seconds"]
-    paired = {c: _median([rd[c] / rd["bare"] for rd in by_round.values()]) for c in configs}
+    paired = {c: median([rd[c] / rd["bare"] for rd in by_round.values()]) for c in configs}
     bare = times["bare"]
     results["p1"] = {
         "median_seconds": med,
         "all_seconds": times,
-        "construct_seconds": _median(
+        "construct_seconds": median(
             [f["construct_seconds"] for f in results["fits"] if f["config"] == "livecurve"]
         ),
         "ratio_vs_bare": {c: med[c] / med["bare"] for c in configs},
@@ -451,18 +433,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     bpp = [b for p in p2 for b in (p["bytes_per_point"]["min"], p["bytes_per_point"]["max"])]
     results["p2"] = {
         "per_fit": p2,
-        "widget_msgs_per_s_median": _median(rates),
+        "widget_msgs_per_s_median": median(rates),
         "widget_msgs_per_s_max": max(rates),
         "widget_max_msgs_in_1s": max(busiest),
         "widget_min_gap_s": min_gap,
         "all_settled": all(p["settled"] for p in p2),
         "msgs_after_settled": sum(p["widget_msgs_after_settled"] for p in p2),
         "bytes_per_point_min": min(bpp),
-        "bytes_per_point_median": _median([p["bytes_per_point"]["median"] for p in p2]),
+        "bytes_per_point_median": median([p["bytes_per_point"]["median"] for p in p2]),
         "bytes_per_point_max": max(bpp),
-        "iopub_msgs_per_s": {c: _median([s["msgs_per_s"] for s in iopub[c]]) for c in configs},
+        "iopub_msgs_per_s": {c: median([s["msgs_per_s"] for s in iopub[c]]) for c in configs},
         "iopub_max_in_1s": {c: max(s["max_in_1s"] for s in iopub[c]) for c in configs},
-        "iopub_bytes_per_fit": {c: _median([s["bytes"] for s in iopub[c]]) for c in configs},
+        "iopub_bytes_per_fit": {c: median([s["bytes"] for s in iopub[c]]) for c in configs},
     }
     results["p2"]["pass_rate"] = results["p2"]["widget_msgs_per_s_max"] <= MSG_RATE_TARGET
     results["p2"]["pass_busiest"] = max(busiest) <= MSG_RATE_TARGET
@@ -485,10 +467,10 @@ def report(res: dict[str, Any]) -> str:
         "  median seconds; ratio = median over rounds of (config / bare of the same round)",
         f"  {LABELS['bare']:<27}{med['bare']:7.2f} s   {ratio['bare']:.3f}x",
         f"  {LABELS['livecurve']:<27}{med['livecurve']:7.2f} s   {ratio['livecurve']:.3f}x"
-        f"   target <= {OVERHEAD_TARGET:.2f}x  {_flag(p1['pass_overhead'])}"
+        f"   target <= {OVERHEAD_TARGET:.2f}x  {flag(p1['pass_overhead'])}"
         f"   ({p1['overhead_ms_per_step'] * 1e3:+.0f} us/step)",
         f"  {LABELS['fastai']:<27}{med['fastai']:7.2f} s   {ratio['fastai']:.3f}x"
-        f"   LiveCurve below fastai's own: {_flag(p1['pass_below_fastai'])}",
+        f"   LiveCurve below fastai's own: {flag(p1['pass_below_fastai'])}",
     ]
     cr, pr, mr = p1["cpu_ratio_vs_bare"], p1["ratio_vs_bare"], p1["min_ratio_vs_bare"]
     lines.append(
@@ -517,13 +499,13 @@ def report(res: dict[str, Any]) -> str:
     lines += [
         f"  widget messages/s        {p2['widget_msgs_per_s_median']:5.1f}   (max of runs "
         f"{p2['widget_msgs_per_s_max']:.1f})   target <= {MSG_RATE_TARGET:.0f}  "
-        f"{_flag(p2['pass_rate'])}",
+        f"{flag(p2['pass_rate'])}",
         f"  busiest 1 s window       {p2['widget_max_msgs_in_1s']:5d}   (max of runs)"
-        f"           target <= {MSG_RATE_TARGET:.0f}  {_flag(p2['pass_busiest'])}",
+        f"           target <= {MSG_RATE_TARGET:.0f}  {flag(p2['pass_busiest'])}",
         f"  min gap between messages {p2['widget_min_gap_s'] * 1e3:5.1f} ms (min of runs)"
-        f"       target >= {MIN_GAP_TARGET * 1e3:.0f} ms  {_flag(p2['pass_gap'])}",
+        f"       target >= {MIN_GAP_TARGET * 1e3:.0f} ms  {flag(p2['pass_gap'])}",
         f"  stream settled after every fit (timeout {SETTLE_TIMEOUT:.0f} s): "
-        f"{_flag(p2['all_settled'])}; widget messages after settling: "
+        f"{flag(p2['all_settled'])}; widget messages after settling: "
         f"{p2['msgs_after_settled']}",
         f"    last fit: {last['widget_msgs']} msgs in {last['window_seconds']:.2f} s "
         f"(fit {last['fit_seconds']:.2f} s + {last['drain_seconds'] * 1e3:.0f} ms to settle, "
@@ -532,14 +514,14 @@ def report(res: dict[str, Any]) -> str:
         f"({', '.join(last['update_traits'])}); busiest 1 s: {last['widget_max_msgs_in_1s']}",
         f"  bytes per point per series  {p2['bytes_per_point_median']:.1f} "
         f"(min {p2['bytes_per_point_min']:.1f}, max {p2['bytes_per_point_max']:.1f})  "
-        f"O(new points): {_flag(p2['pass_bytes'])}",
+        f"O(new points): {flag(p2['pass_bytes'])}",
         f"    buffer bytes = {last['buffer_fit']['slope']:.2f} x points "
         f"{last['buffer_fit']['intercept']:+.1f}  (r = {last['buffer_fit']['r']:.4f}, "
         f"{len(last['delta_points'])} deltas, {min(last['delta_points'], default=0)}-"
         f"{max(last['delta_points'], default=0)} points each)",
         f"    whole message  = {last['wire_fit']['slope']:.2f} x points "
         f"{last['wire_fit']['intercept']:+.0f} bytes of JSON header/envelope",
-        f"  stream complete (contiguous starts, all points sent): {_flag(p2['complete'])}",
+        f"  stream complete (contiguous starts, all points sent): {flag(p2['complete'])}",
         f"  kernel iopub messages/s during the fit (all types; LiveCurve: until settled), "
         f"vs Jupyter's "
         f"{JUPYTER_IOPUB_LIMIT:.0f}/s limit:",
@@ -600,10 +582,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report(res))
     if args.profile:
         print(textwrap.indent(res["profile"], "  "))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=1, default=str))
-        print(f"wrote {args.json}")
+    write_json(args.json, res)
     return 0
 
 

@@ -31,15 +31,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _kernel import TINY_DATA_SETUP, Execution, Kernel
+from _report import KERNEL_INFO, flag, kernel_line, median, write_json
 
 CONFIGS = ("fastai", "fastai_noplot", "fastwidgets")
 LABELS = {
@@ -114,14 +113,6 @@ def _settle():
 )
 
 
-def _median(xs: Sequence[float]) -> float:
-    return float(statistics.median(xs)) if xs else float("nan")
-
-
-def _flag(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
 def _iopub(exs: list[Execution], run: dict[str, Any]) -> dict[str, Any]:
     """The run's iopub traffic, from its start to the end of its cell (for fastwidgets
     also the settle cell after it), its widget messages and the timed cell's duration."""
@@ -163,20 +154,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     t_start = time.time()
     with Kernel(startup_timeout=args.timeout) as k:
         k.run(setup, timeout=args.timeout)
-        info = k.eval(
-            "{'python': __import__('sys').executable, "
-            "'torch': torch.__version__, 'threads': torch.get_num_threads(), "
-            "'fastai': __import__('fastai').__version__, "
-            "'fastwidgets': __import__('fastwidgets').__version__, "
-            "'backend': __import__('matplotlib').get_backend()}"
-        )
+        info = k.eval(KERNEL_INFO)
         results["kernel"] = info
-        print(
-            f"kernel: {info['python']}  torch {info['torch']} ({info['threads']} thread), "
-            f"fastai {info['fastai']}, fastwidgets {info['fastwidgets']}, "
-            f"matplotlib {info['backend']}",
-            flush=True,
-        )
+        print(kernel_line(info), flush=True)
 
         def one(config: str) -> tuple[dict[str, Any], list[Execution]]:
             ex = k.run(
@@ -221,14 +201,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for f in runs:
         by_round.setdefault(f["round"], {})[f["config"]] = f["seconds"]
     rounds = list(by_round.values())
-    med = {c: _median(times[c]) for c in CONFIGS}
-    cpu = {c: _median(per(c, "cpu_seconds")) for c in CONFIGS}
+    med = {c: median(times[c]) for c in CONFIGS}
+    cpu = {c: median(per(c, "cpu_seconds")) for c in CONFIGS}
     # The headline is the median of per-round ratios: each round runs the configs back to
     # back, so the shared machine's slow spells hit both sides of a ratio.
-    ratio = _median([rd["fastwidgets"] / rd["fastai"] for rd in rounds])
-    ratio_noplot = _median([rd["fastwidgets"] / rd["fastai_noplot"] for rd in rounds])
+    ratio = median([rd["fastwidgets"] / rd["fastai"] for rd in rounds])
+    ratio_noplot = median([rd["fastwidgets"] / rd["fastai_noplot"] for rd in rounds])
     settle = {f["round"]: f["settle_seconds"] for f in runs if f["config"] == "fastwidgets"}
-    ratio_settled = _median(
+    ratio_settled = median(
         [(rd["fastwidgets"] + settle[r]) / rd["fastai"] for r, rd in by_round.items()]
     )
     its = {c: sorted(set(per(c, "iterations"))) for c in CONFIGS}
@@ -237,7 +217,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "median_seconds": med,
         "all_seconds": times,
         "median_cpu_seconds": cpu,
-        "median_cell_seconds": {c: _median(per(c, "cell_seconds")) for c in CONFIGS},
+        "median_cell_seconds": {c: median(per(c, "cell_seconds")) for c in CONFIGS},
         "paired_ratio": ratio,
         "paired_ratio_vs_noplot": ratio_noplot,
         "ratio_of_medians": med["fastwidgets"] / med["fastai"],
@@ -249,14 +229,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "pass_vs_noplot": ratio_noplot <= TARGET,
         "iterations": its,
         "same_iterations": len({i for v in its.values() for i in v}) == 1,
-        "valley": {c: _median(per(c, "valley")) for c in CONFIGS},
-        "settle_seconds_median": _median([f["settle_seconds"] for f in fw]),
+        "valley": {c: median(per(c, "valley")) for c in CONFIGS},
+        "settle_seconds_median": median([f["settle_seconds"] for f in fw]),
         "all_settled": all(f["settled"] for f in fw),
-        "widget_msgs_median": _median([f["widget_msgs"] for f in fw]),
-        "widget_msgs_after_return_median": _median([f["widget_msgs_after_return"] for f in fw]),
-        "widget_kib_median": _median([f["widget_bytes"] for f in fw]) / 1024,
-        "iopub_msgs_median": {c: _median(per(c, "msgs")) for c in CONFIGS},
-        "iopub_kib_median": {c: _median(per(c, "bytes")) / 1024 for c in CONFIGS},
+        "widget_msgs_median": median([f["widget_msgs"] for f in fw]),
+        "widget_msgs_after_return_median": median([f["widget_msgs_after_return"] for f in fw]),
+        "widget_kib_median": median([f["widget_bytes"] for f in fw]) / 1024,
+        "iopub_msgs_median": {c: median(per(c, "msgs")) for c in CONFIGS},
+        "iopub_kib_median": {c: median(per(c, "bytes")) / 1024 for c in CONFIGS},
         "load1": [f["load1"] for f in runs],
         "anchor_spread": max(times["fastai"]) / min(times["fastai"]),
     }
@@ -282,18 +262,18 @@ def report(res: dict[str, Any]) -> str:
     lines += [
         "  ratio = median over rounds of (fastwidgets / fastai of the same round)",
         f"  fastwidgets / fastai lr_find()           {s['paired_ratio']:.3f}x   "
-        f"target <= {TARGET:.2f}x  {_flag(s['pass'])}",
+        f"target <= {TARGET:.2f}x  {flag(s['pass'])}",
         f"  fastwidgets / lr_find(show_plot=False)   {s['paired_ratio_vs_noplot']:.3f}x   "
-        f"target <= {TARGET:.2f}x  {_flag(s['pass_vs_noplot'])}",
+        f"target <= {TARGET:.2f}x  {flag(s['pass_vs_noplot'])}",
         f"  cross-checks vs fastai lr_find(): medians {s['ratio_of_medians']:.3f}x, "
         f"best {s['best_ratio']:.3f}x, CPU {s['cpu_ratio']:.3f}x "
         f"(vs show_plot=False: CPU {s['cpu_ratio_vs_noplot']:.3f}x)",
-        f"  same iterations in every run: {_flag(s['same_iterations'])}; valley "
+        f"  same iterations in every run: {flag(s['same_iterations'])}; valley "
         + ", ".join(f"{c} {s['valley'][c]:.3g}" for c in CONFIGS),
         f"  widget: {s['widget_msgs_median']:.0f} comm msgs ({s['widget_kib_median']:.0f} KiB, "
         f"comm_open included) per run, {s['widget_msgs_after_return_median']:.0f} of them "
         f"after lr_find returned; its stream settled {s['settle_seconds_median'] * 1e3:.0f} ms "
-        f"after the return (all settled: {_flag(s['all_settled'])})",
+        f"after the return (all settled: {flag(s['all_settled'])})",
         f"  not in the headline: (fastwidgets call + settle) / fastai lr_find(), paired "
         f"{s['paired_ratio_to_last_widget_msg']:.3f}x",
     ]
@@ -333,10 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         args.rounds = 2
     res = run(args)
     print(report(res))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=1, default=str))
-        print(f"wrote {args.json}")
+    write_json(args.json, res)
     return 0
 
 

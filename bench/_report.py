@@ -1,0 +1,44 @@
+"""Small helpers the benchmarks share: medians, PASS/FAIL, the kernel's versions, JSON out."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+KERNEL_INFO = (
+    "{'python': __import__('sys').executable, "
+    "'torch': torch.__version__, 'threads': torch.get_num_threads(), "
+    "'fastai': __import__('fastai').__version__, "
+    "'fastwidgets': __import__('fastwidgets').__version__, "
+    "'backend': __import__('matplotlib').get_backend()}"
+)
+"""An expression evaluated in the benchmark kernel (after its setup imported torch)."""
+
+
+def median(xs: Sequence[float]) -> float:
+    return float(statistics.median(xs)) if xs else float("nan")
+
+
+def flag(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def kernel_line(info: dict[str, Any]) -> str:
+    """One line saying what the kernel runs, printed above every table."""
+    return (
+        f"kernel: {info['python']}  torch {info['torch']} ({info['threads']} thread), "
+        f"fastai {info['fastai']}, fastwidgets {info['fastwidgets']}, "
+        f"matplotlib {info['backend']}"
+    )
+
+
+def write_json(path: Path | None, results: dict[str, Any]) -> None:
+    """Write every figure to ``path`` (when given) for anyone comparing runs."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1, default=str))
+    print(f"wrote {path}")
