@@ -7,6 +7,7 @@
  * per-epoch metrics on a right-hand axis. Bottom panel (when present): lr left, mom right.
  * Epoch boundaries (series "_epoch") are dotted lines, `phases` shaded regions.
  */
+import { el } from "./core/dom";
 import { isolateKeys } from "./core/keys";
 import type { AnyModel, Initialize, Render } from "@anywidget/types";
 import Plotly from "plotly.js-basic-dist-min";
@@ -90,12 +91,6 @@ const CSS = `
 .fw-curve .fw-axis-title.fw-vertical { transform: translate(-50%, -50%) rotate(-90deg); }
 `;
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls: string, parent: HTMLElement): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  node.className = cls;
-  parent.appendChild(node);
-  return node;
-}
 
 /** The colour at 25% opacity (cheaper to render than a trace opacity, which composites a layer). */
 function faint(hex: string): string {

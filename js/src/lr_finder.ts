@@ -9,6 +9,7 @@
 import type { AnyModel, Initialize, Render } from "@anywidget/types";
 import Plotly from "plotly.js-basic-dist-min";
 import type { Data, Layout, Shape } from "plotly.js";
+import { el } from "./core/dom";
 import { isolateKeys } from "./core/keys";
 import { formatLr, nudgeLog, pixelToLog } from "./core/logaxis";
 import { FrameScheduler, injectStyle, nonFiniteMarkers, PALETTE, PLOT_CONFIG, themeColors } from "./core/plot";
@@ -75,12 +76,6 @@ const CSS = `
 .fw-lr-finder button:hover { background: var(--jp-layout-color2, #eee); }
 `;
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls: string, parent: HTMLElement): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  node.className = cls;
-  parent.appendChild(node);
-  return node;
-}
 
 /** A positive finite number, or null (traits may hold null, NaN or junk). */
 function positive(v: unknown): number | null {
