@@ -227,3 +227,171 @@ def _range_test_callback_class() -> type:
 
     _CLASSES["range_test"] = RangeTest
     return RangeTest
+
+
+# -- ImageCleaner -------------------------------------------------------------------------------
+
+
+def _split_loaders(learn: Any) -> list[tuple[bool, Any]]:
+    """(is_valid, loader) for the train and valid sets: in order, unshuffled, nothing
+    dropped.  Train items get the validation transforms (see ``_as_valid``)."""
+    dls = learn.dls
+    out = []
+    for valid, dl in ((False, dls.train), (True, dls.valid)):
+        if len(dl.dataset) == 0:
+            continue
+        out.append((valid, dl.new(shuffle=False, drop_last=False)))
+    if not out:
+        raise ValueError("the learner's DataLoaders hold no items")
+    return out
+
+
+def _as_valid(dl: Any) -> Any:
+    """A context in which ``dl`` applies its validation transforms: a loss measured on an
+    augmented (randomly cropped, flipped) train image says more about the crop than
+    about the label."""
+    from contextlib import nullcontext
+
+    dataset = dl.dataset
+    return dataset.set_split_idx(1) if hasattr(dataset, "set_split_idx") else nullcontext()
+
+
+def _no_bar(learn: Any) -> Any:
+    """fastai's own progress bar off: the cleaner draws one (with ETA) in its widget."""
+    from contextlib import nullcontext
+
+    return learn.no_bar() if hasattr(learn, "no_bar") else nullcontext()
+
+
+def _item_paths(dataset: Any) -> list[Any]:
+    """The image file behind each item: the items themselves (``from_folder``,
+    ``from_name_func``...), or what the first transforms make of a row (``from_csv``,
+    ``from_df``)."""
+    from pathlib import Path
+
+    items = dataset.items
+    rows = [items.iloc[k] for k in range(len(items))] if hasattr(items, "iloc") else list(items)
+    if rows and isinstance(rows[0], (str, Path)):
+        return rows
+    tls = getattr(dataset, "tls", None)
+    funcs = list(tls[0].tfms.fs) if tls else []
+    out = []
+    for row in rows:
+        x = row
+        for f in funcs:
+            if isinstance(x, (str, Path)):
+                break
+            x = f(x)
+        if not isinstance(x, (str, Path)):
+            raise TypeError(
+                "ImageCleaner.from_learner needs a learner whose items are image files; "
+                f"an item of this one is {type(row).__name__}"
+            )
+        out.append(x)
+    return out
+
+
+def _progress_callback_class() -> type:
+    cls = _CLASSES.get("progress")
+    if cls is not None:
+        return cls
+    from fastai.callback.core import Callback
+
+    class ItemProgress(Callback):  # type: ignore[misc]
+        """Counts the items ``get_preds`` has done, for the cleaner's progress bar."""
+
+        order = 100
+
+        def __init__(self, on_items: Callable[[int], None]):
+            self.on_items = on_items
+
+        def after_batch(self) -> None:
+            self.on_items(len(self.learn.yb[0]) if self.learn.yb else 0)
+
+    _CLASSES["progress"] = ItemProgress
+    return ItemProgress
+
+
+def cleaner_sources(
+    learn: Any, on_progress: Callable[[int, int], None] | None = None
+) -> dict[str, Any]:
+    """Per-item loss, predicted class and its probability over the train and valid sets,
+    with ``learn.get_preds(with_loss=True)``; the arguments of an ``ImageCleaner``.
+
+    ``on_progress(done, total)`` is called after each batch.
+    """
+    import torch
+
+    vocab = getattr(learn.dls, "vocab", None)
+    if vocab is None or (len(vocab) and isinstance(vocab[0], (list, tuple))):
+        raise TypeError("ImageCleaner.from_learner needs a single-label classifier")
+    classes = [str(c) for c in vocab]
+    loaders = _split_loaders(learn)
+    total = sum(len(dl.dataset) for _, dl in loaders)
+    done = 0
+
+    def counted(n: int) -> None:
+        nonlocal done
+        done += n
+        if on_progress is not None:
+            on_progress(done, total)
+
+    paths: list[Any] = []
+    labels: list[Any] = []
+    losses, probs, splits = [], [], []
+    for valid, dl in loaders:
+        paths.extend(_item_paths(dl.dataset))
+        with _as_valid(dl), _no_bar(learn):
+            prob, targ, loss = learn.get_preds(
+                dl=dl, with_loss=True, cbs=[_progress_callback_class()(counted)]
+            )
+        if prob.ndim != 2 or targ.ndim != 1:
+            raise TypeError("ImageCleaner.from_learner needs a single-label classifier")
+        labels.extend(targ.tolist())
+        losses.append(loss.float())
+        probs.append(prob.float())
+        splits.extend([valid] * len(targ))
+    if len(paths) != len(labels):
+        raise RuntimeError(f"{len(paths)} item files for {len(labels)} predictions")
+    prob_all = torch.cat(probs)
+    root = getattr(learn.dls, "path", None)
+    return {
+        "paths": paths,
+        "labels": labels,
+        "losses": torch.cat(losses).numpy(),
+        "preds": prob_all.argmax(dim=1).numpy(),
+        "probs": prob_all.numpy(),
+        "splits": splits,
+        "root": root if root is not None and str(root) not in ("", ".") else None,
+        "classes": classes,
+    }
+
+
+def cleaner_embeddings(learn: Any) -> Any:
+    """The learner's body features for every train then valid item (the cleaner's order):
+    the input of the model's last top-level layer (the head), pooled to one vector,
+    centred and L2-normalised."""
+    import torch
+
+    from .._duplicates import pool
+
+    children = list(learn.model.children())
+    if not children:
+        raise TypeError("the learner's model has no layers to take the body's output from")
+    head = children[-1]
+    chunks: list[Any] = []
+
+    def grab(_module: Any, inputs: tuple[Any, ...]) -> None:
+        chunks.append(pool(inputs[0]).float().cpu())
+
+    handle = head.register_forward_pre_hook(grab)
+    try:
+        for _valid, dl in _split_loaders(learn):
+            with _as_valid(dl), _no_bar(learn):
+                learn.get_preds(dl=dl)
+    finally:
+        handle.remove()
+    features = torch.cat(chunks)
+    # Centred first: after a ReLU every feature is positive and any two images have a
+    # cosine near 1, which would bury the real near-duplicates among ordinary neighbours.
+    return torch.nn.functional.normalize(features - features.mean(dim=0), dim=1)
