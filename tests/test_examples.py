@@ -31,3 +31,30 @@ def test_example_runs(name: str, tmp_path: Path) -> None:
         if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
     ]
     assert widgets, "the example displayed no widget"
+
+
+def test_a_widget_that_showed_itself_is_not_shown_again_by_the_cells_value(
+    tmp_path: Path,
+) -> None:
+    from PIL import Image
+
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(tmp_path / "data" / "a" / "x.png")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "from fastwidgets import ImageCleaner, LiveCurve\n"
+            "cleaner = ImageCleaner.from_folder('data')  # shows itself\ncleaner"
+        ),
+        nbformat.v4.new_code_cell("cleaner"),  # a later cell: a second view, on purpose
+        nbformat.v4.new_code_cell("LiveCurve()"),
+    ]
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    views = [
+        sum("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in c.outputs)
+        for c in nb.cells
+    ]
+    assert views == [1, 1, 1]

@@ -95,13 +95,20 @@ class StreamWidget(anywidget.AnyWidget):
         self._displayed_in = _env.execution_count()
         return super()._repr_mimebundle_(**kwargs)
 
-    def show(self) -> None:
-        """Display the widget once per cell (a later cell gets a second, shared view)."""
-        if not self._live:
-            return
+    def _ipython_display_(self) -> None:
+        # IPython asks this before any repr: a widget that showed itself while the cell
+        # ran (a progress bar, a live curve) is not shown a second time when the cell
+        # ends with its name, as `cleaner = ImageCleaner.from_learner(learn); cleaner`.
         count = _env.execution_count()
         if self._displayed_in is not None and self._displayed_in == count:
             return
         from IPython.display import display
 
-        display(self)  # type: ignore[no-untyped-call]
+        bundle = self._repr_mimebundle_()
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, None)
+        display(data, metadata=metadata, raw=True)  # type: ignore[no-untyped-call]
+
+    def show(self) -> None:
+        """Display the widget once per cell (a later cell gets a second, shared view)."""
+        if self._live:
+            self._ipython_display_()
