@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.fastwidgets-setup
-BUNDLES := $(addprefix src/fastwidgets/static/,curve.js lr_finder.js cleaner.js)
+BUNDLES := $(addprefix src/fastwidgets/static/,curve.js lr_finder.js cleaner.js sgd.js)
 JS_SOURCES := $(shell find js/src -name '*.ts') js/build.mjs
 # pip warns about each missing local mirror folder on this machine; hide only that noise.
 QUIET := 2>&1 | { grep -v "is ignored: it is neither" || true; }

@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 const outdir = join(here, "..", "src", "fastwidgets", "static");
 /** One entry per widget; the output file takes the entry's name. */
-const ENTRIES = ["curve", "lr_finder", "cleaner"];
+const ENTRIES = ["curve", "lr_finder", "cleaner", "sgd"];
 /** P7: a widget bundle stays under this (plotly basic alone is ~1.19 MB). */
 const MAX_BYTES = 1.6e6;
 
