@@ -314,3 +314,32 @@ def test_finish_sends_the_rest_within_one_interval_not_the_watchdog() -> None:
     stream.timer.run()  # type: ignore[attr-defined]
     assert stream.settled and len(times) == 2  # the delta, then the snapshot
     assert times[-1] - done <= 2 * 0.1 + 1e-9  # not after the 1 s watchdog
+
+
+def test_replace_sends_the_whole_result_as_one_reset_and_coalesces_fast_changes() -> None:
+    stream, rec, clock = make_stream(max_hz=10)
+    client = Client()
+    stream.append("old", 0, 1)
+    stream.timer.run()  # type: ignore[attr-defined]
+    clock.t += 1  # the user moves a slider after a pause
+    stream.replace({"r0:a1": ([0, 1, 2], [-1.0, 0.5, 1.0]), "r0:loss": ([0, 1, 2], [9, 4, 1])})
+    # It goes out at once, as one reset that drops the "old" series.
+    content, buffers = rec.sent[-1]
+    assert len(buffers) == 4  # x and y of each series, float64
+    assert content["type"] == "reset"
+    assert [s["name"] for s in content["series"]] == ["r0:a1", "r0:loss"]
+    # ...and three more inside one interval coalesce: only the last one is sent.
+    for k in range(3):
+        clock.t += 0.01
+        stream.replace({"r0:a1": ([0], [float(k)])})
+    assert rec.sent[-1][0] is content
+    stream.timer.run()  # type: ignore[attr-defined]
+    assert rec.sent[-2][0] is content and len(rec.sent) == 3  # old point, first, last
+    for c, b in rec.sent:
+        client.apply(c, b)
+    assert client.y == {"r0:a1": [2.0]}
+    assert stream.settled
+    # An empty result still clears the browser.
+    clock.t += 1
+    stream.replace({})
+    assert rec.sent[-1][0]["type"] == "reset" and rec.sent[-1][0]["series"] == []

@@ -272,6 +272,7 @@ class SeriesStream:
         self._last_was_state = False
         self._timer_due: float | None = None  # when the armed timer fires (None: unarmed)
         self._timer_gen = 0  # a timer armed earlier than this one is a no-op
+        self._reset_next = False  # replace() happened: the next data message is a reset
         # The trailing timer runs on another thread; appends and sends take turns.
         self._lock = threading.RLock()
         self.enabled = True
@@ -329,12 +330,28 @@ class SeriesStream:
                 self._emit(self.reset_message())
             self.state_changed()
 
+    def replace(self, data: Mapping[str, tuple[npt.ArrayLike, npt.ArrayLike]]) -> None:
+        """Swap every series for ``data`` ({name: (xs, ys)}), sent as ONE reset message.
+
+        For widgets that recompute a whole result (a trajectory) rather than append to
+        it.  The throttle still holds: replacements faster than ``max_hz`` coalesce and the
+        last one goes out within an interval.
+        """
+        with self._lock:
+            self._series.clear()
+            self._sent.clear()
+            for name, (xs, ys) in data.items():
+                self.series(name).extend(xs, ys)
+            self._reset_next = True
+            self.tick()
+
     # -- sending ----------------------------------------------------------------------
 
     @property
     def pending(self) -> int:
-        """How many points are waiting to be sent."""
-        return sum(len(s) - self._sent[n] for n, s in self._series.items())
+        """How many points are waiting to be sent (a pending empty reset counts as one)."""
+        points = sum(len(s) - self._sent[n] for n, s in self._series.items())
+        return points or int(self._reset_next)
 
     def state_changed(self) -> None:
         """The widget changed synced state (e.g. series metadata): send it on the next tick."""
@@ -439,7 +456,10 @@ class SeriesStream:
         self._snapshot_stale = self._on_state is not None
 
     def delta_message(self) -> Message:
-        """Build the delta of every series' unsent points and mark them sent."""
+        """Build the delta of every series' unsent points and mark them sent (a reset
+        instead, after :meth:`replace`)."""
+        if self._reset_next:
+            return self.reset_message()
         entries: list[dict[str, Any]] = []
         buffers: list[bytes] = []
         for name, s in self._series.items():
@@ -455,6 +475,7 @@ class SeriesStream:
 
     def reset_message(self) -> Message:
         """Build a reset carrying the full data of every series."""
+        self._reset_next = False
         entries: list[dict[str, Any]] = []
         buffers: list[bytes] = []
         for name, s in self._series.items():
