@@ -102,7 +102,8 @@ const CSS = `
 .fw-cleaner .fw-card.fw-deleted .fw-thumb img { filter: grayscale(1); }
 .fw-cleaner .fw-thumb { width: var(--fw-thumb); height: var(--fw-thumb); align-self: center; display: flex;
   align-items: center; justify-content: center; overflow: hidden; border-radius: 3px; background: var(--jp-layout-color2, #eee); }
-.fw-cleaner .fw-thumb img { max-width: 100%; max-height: 100%; object-fit: contain; }
+.fw-cleaner .fw-thumb img { width: 100%; height: 100%; object-fit: contain; }
+.fw-cleaner .fw-thumb img.fw-pixelated { image-rendering: pixelated; }
 .fw-cleaner .fw-placeholder { width: 100%; height: 100%; }
 .fw-cleaner .fw-broken-box { padding: 4px; font-size: 11px; color: var(--fw-error); text-align: center; overflow-wrap: anywhere;
   overflow: hidden; max-height: 100%; }
@@ -246,6 +247,11 @@ class ThumbBox {
     this.img = el("img", "fw-img", this.box);
     this.img.draggable = false;
     this.img.hidden = true;
+    // Thumbnails are never enlarged in Python: a tiny image (8x8 digits) fills the box
+    // here, drawn as crisp pixels rather than a blur.
+    this.img.addEventListener("load", () => {
+      this.img.classList.toggle("fw-pixelated", this.img.naturalWidth * 2 <= this.box.clientWidth);
+    });
     this.placeholder = el("div", "fw-placeholder", this.box);
     this.broken = el("div", "fw-broken-box", this.box);
     this.broken.hidden = true;

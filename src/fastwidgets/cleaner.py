@@ -235,13 +235,14 @@ class ImageCleaner(StreamWidget):
             {
                 "name": table.names,
                 "label": classes[table.label],
-                "new_label": decisions.new_labels(),
+                # object columns: pandas 3 would make them strings with NaN for None.
+                "new_label": pd.Series(decisions.new_labels(), dtype=object),
                 "deleted": decisions.deleted_mask(),
                 "split": np.where(table.valid, "valid", "train"),
                 "loss": table.loss,
                 "pred": pred,
                 "prob": table.prob,
-                "broken": [self._reasons.get(i) for i in range(n)],
+                "broken": pd.Series([self._reasons.get(i) for i in range(n)], dtype=object),
             }
         )
 
