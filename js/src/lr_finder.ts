@@ -11,7 +11,8 @@ import Plotly from "plotly.js-basic-dist-min";
 import type { Data, Layout, Shape } from "plotly.js";
 import { el } from "./core/dom";
 import { isolateKeys } from "./core/keys";
-import { formatLr, nudgeLog, pixelToLog } from "./core/logaxis";
+import { formatLr, nudgeLog } from "./core/logaxis";
+import { axisValueAt, fullLayout, inPlotArea } from "./core/pick";
 import { FrameScheduler, injectStyle, nonFiniteMarkers, PALETTE, PLOT_CONFIG, themeColors } from "./core/plot";
 import type { XY } from "./core/downsample";
 import type { Series, SeriesStore } from "./core/store";
@@ -43,12 +44,6 @@ interface LrFinderTraits extends StreamTraits {
 }
 
 type Model = AnyModel<LrFinderTraits>;
-
-/** What plotly keeps on the graph div that we read: the x axis' mapping and the plot area. */
-interface FullLayout {
-  xaxis?: { p2l?: (px: number) => number; range?: number[]; _offset?: number; _length?: number };
-  _size?: { l: number; t: number; w: number; h: number };
-}
 
 const MARGIN = { l: 56, r: 16, t: 24, b: 40 };
 /** Arrow keys move the pick by this many decades. */
@@ -176,7 +171,7 @@ class LrFinderView {
     };
     const onDown = (ev: MouseEvent) => {
       if (ev.button !== 0 || (ev.target as Element).closest?.(".modebar")) return;
-      if (!this.inPlotArea(ev.clientX, ev.clientY)) return;
+      if (!inPlotArea(this.plot, ev.clientX, ev.clientY)) return;
       const lr = this.lrAt(ev.clientX);
       if (lr === null) return;
       ev.preventDefault(); // no text selection while dragging
@@ -229,41 +224,16 @@ class LrFinderView {
 
   /** The geometric middle of the lr range drawn, a start for the arrow keys when nothing is picked. */
   private middleLr(): number | null {
-    const r = this.fullLayout()?.xaxis?.range;
+    const r = fullLayout(this.plot)?.xaxis?.range;
     if (!Array.isArray(r) || r.length !== 2) return null;
     const mid = Math.pow(10, (Number(r[0]) + Number(r[1])) / 2);
     return Number.isFinite(mid) && mid > 0 ? mid : null;
   }
 
-  private fullLayout(): FullLayout | undefined {
-    return (this.plot as unknown as { _fullLayout?: FullLayout })._fullLayout;
-  }
-
-  private inPlotArea(clientX: number, clientY: number): boolean {
-    const size = this.fullLayout()?._size;
-    if (!size) return false;
-    const rect = this.plot.getBoundingClientRect();
-    const x = clientX - rect.left - size.l;
-    const y = clientY - rect.top - size.t;
-    return x >= 0 && x <= size.w && y >= 0 && y <= size.h;
-  }
-
-  /**
-   * The lr under a client x, clamped to the plot area. Plotly's `xaxis.p2l` on a log
-   * axis returns log10(lr) for a pixel from the plot area's left edge (`_offset`).
-   */
+  /** The lr under a client x, clamped to the plot area (a log axis: the value is log10 lr). */
   private lrAt(clientX: number): number | null {
-    const fl = this.fullLayout();
-    const ax = fl?.xaxis;
-    const size = fl?._size;
-    if (!ax || !size) return null;
-    const offset = ax._offset ?? size.l;
-    const length = ax._length ?? size.w;
-    const px = Math.min(length, Math.max(0, clientX - this.plot.getBoundingClientRect().left - offset));
-    let log10: number;
-    if (typeof ax.p2l === "function") log10 = ax.p2l(px);
-    else if (Array.isArray(ax.range) && ax.range.length === 2) log10 = pixelToLog(px, length, [Number(ax.range[0]), Number(ax.range[1])]);
-    else return null;
+    const log10 = axisValueAt(this.plot, "x", clientX);
+    if (log10 === null) return null;
     const lr = Math.pow(10, log10);
     return Number.isFinite(lr) && lr > 0 ? lr : null;
   }

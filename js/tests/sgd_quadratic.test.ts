@@ -1,0 +1,136 @@
+import { describe, expect, it } from "vitest";
+import { contourBox, contourGrid, lossAt, lossRange, paddedRange, parsePoint, parseQuad, snap, type Quad } from "../src/core/quadratic";
+
+// the lesson's surface in round numbers: x ~ U(-1, 1) with a column of ones, y = 3x + 2
+// (no noise): A = E[[x², x], [x, 1]] = [[1/3, 0], [0, 1]], b = A·(3, 2), c = E[y²] = 3 + 4
+const Q: Quad = { A: [[1 / 3, 0], [0, 1]], b: [1, 2], c: 7 };
+
+describe("lossAt", () => {
+  it("is aᵀAa − 2bᵀa + c", () => {
+    expect(lossAt(Q, 3, 2)).toBeCloseTo(0, 12); // the minimum, no noise
+    expect(lossAt(Q, 0, 0)).toBe(7);
+    // start (-1, 1): 1/3 + 1 − 2(−1 + 2) + 7
+    expect(lossAt(Q, -1, 1)).toBeCloseTo(1 / 3 + 1 - 2 + 7, 12);
+  });
+
+  it("uses both off-diagonal entries", () => {
+    const q: Quad = { A: [[1, 0.5], [0.25, 2]], b: [0, 0], c: 0 };
+    expect(lossAt(q, 1, 1)).toBeCloseTo(1 + 0.75 + 2, 12);
+  });
+});
+
+describe("parseQuad / parsePoint", () => {
+  it("accepts what Python sends", () => {
+    expect(parseQuad({ A: [[1, 0], [0, 1]], b: [1, 2], c: 3 })).toEqual({ A: [[1, 0], [0, 1]], b: [1, 2], c: 3 });
+    expect(parsePoint([-1, 1])).toEqual([-1, 1]);
+  });
+
+  it("refuses junk", () => {
+    for (const v of [null, undefined, {}, { A: [[1, 0]], b: [1, 2], c: 3 }, { A: [[1, NaN], [0, 1]], b: [1, 2], c: 3 },
+      { A: [[1, 0], [0, 1]], b: [1], c: 3 }, { A: [[1, 0], [0, 1]], b: [1, 2], c: null }]) {
+      expect(parseQuad(v)).toBeNull();
+    }
+    for (const v of [null, [1], [1, NaN], [1, "2"], "1,2"]) expect(parsePoint(v)).toBeNull();
+  });
+});
+
+describe("contourBox", () => {
+  it("covers the minimum and the start, padded", () => {
+    const box = contourBox([3, 2.5], [-1, 1], [])!;
+    expect(box.x[0]).toBeLessThan(-1);
+    expect(box.x[1]).toBeGreaterThan(3);
+    expect(box.y[0]).toBeLessThan(1);
+    expect(box.y[1]).toBeGreaterThan(2.5);
+    // padding: a quarter of the larger side (4), plus 3% of the result
+    expect(box.x[0]).toBeCloseTo(-2 - 0.03 * 6, 9);
+    expect(box.y[1]).toBeCloseTo(3.5 + 0.03 * 3.5, 9);
+  });
+
+  it("takes in trajectory points near the box", () => {
+    const box = contourBox([3, 2.5], [-1, 1], [{ a1: [-1, 5, 3], a2: [1, 4.5, 2.5] }])!;
+    expect(box.x[1]).toBeGreaterThan(5);
+    expect(box.y[1]).toBeGreaterThan(4.5);
+  });
+
+  it("leaves out a diverging run's far points (they shoot off the chart)", () => {
+    const far = { a1: [-1, 40, -1e3, 1e6, NaN], a2: [1, -50, 1e4, -1e6, Infinity] };
+    const near = contourBox([3, 2.5], [-1, 1], [])!;
+    expect(contourBox([3, 2.5], [-1, 1], [far])).toEqual(near);
+  });
+
+  it("gives a start on the minimum a box of its own scale", () => {
+    const box = contourBox([3, 2], [3, 2], [])!;
+    expect(box.x[1] - box.x[0]).toBeGreaterThan(0.5);
+    expect(box.y[1] - box.y[0]).toBeGreaterThan(0.5);
+    expect(contourBox([0, 0], null, [])!.x[1]).toBeGreaterThan(0);
+  });
+
+  it("is null without anything to show", () => {
+    expect(contourBox(null, null, [])).toBeNull();
+  });
+});
+
+describe("contourGrid", () => {
+  it("is n×n over the box, sqrt(L − Lmin) with z[j][i] at (x[i], y[j])", () => {
+    const box = { x: [-2, 4] as [number, number], y: [0, 4] as [number, number] };
+    const g = contourGrid(Q, box, [3, 2], 60);
+    expect(g.x).toHaveLength(60);
+    expect(g.y).toHaveLength(60);
+    expect(g.z).toHaveLength(60);
+    expect(g.z[0]).toHaveLength(60);
+    expect(g.x[0]).toBe(-2);
+    expect(g.x[59]).toBeCloseTo(4, 12);
+    expect(g.y[59]).toBeCloseTo(4, 12);
+    expect(g.z[7][11]).toBeCloseTo(Math.sqrt(lossAt(Q, g.x[11], g.y[7])), 9);
+    expect(Math.min(...g.z.flat())).toBeGreaterThanOrEqual(0);
+  });
+
+  it("levels of sqrt(L − Lmin) are evenly spaced along a line through the minimum", () => {
+    const g = contourGrid({ A: [[1, 0], [0, 1]], b: [0, 0], c: 0 }, { x: [-1, 1], y: [-1, 1] }, [0, 0], 5);
+    expect(g.z[2]).toEqual([1, 0.5, 0, 0.5, 1]);
+  });
+
+  it("falls back to the grid's lowest loss without a minimum", () => {
+    const g = contourGrid(Q, { x: [10, 20], y: [10, 20] }, null, 5);
+    expect(Math.min(...g.z.flat())).toBe(0);
+  });
+});
+
+describe("paddedRange / lossRange", () => {
+  it("pads the finite values", () => {
+    expect(paddedRange([0, 10, NaN, Infinity], 0.1)).toEqual([-1, 11]);
+    expect(paddedRange([2, 2])).toEqual([1, 3]);
+    expect(paddedRange([])).toBeNull();
+  });
+
+  it("linear: 0 to the highest loss of the runs that converge, at most 10× the start", () => {
+    const ok = { loss: [8, 4, 1], diverged: false };
+    const wild = { loss: [8, 40, 1e9], diverged: true };
+    expect(lossRange([ok, wild], false)).toEqual([0, 8 * 1.05]);
+    const overshoot = { loss: [8, 200, 1], diverged: false };
+    expect(lossRange([overshoot], false)![1]).toBeCloseTo(80 * 1.05, 9);
+    expect(lossRange([wild], false)).toEqual([0, 8 * 1.05]);
+    expect(lossRange([], false)).toBeNull();
+  });
+
+  it("log: every positive finite loss, in log10 units", () => {
+    const r = lossRange([{ loss: [10, 1, 0.01, 0, NaN], diverged: false }, { loss: [10, 1e6], diverged: true }], true)!;
+    expect(r[0]).toBeCloseTo(-2 - 0.4, 9);
+    expect(r[1]).toBeCloseTo(6 + 0.4, 9);
+    expect(lossRange([{ loss: [0, -1], diverged: false }], true)).toBeNull();
+  });
+});
+
+describe("snap", () => {
+  it("rounds to about a pixel of the span", () => {
+    expect(snap(-0.98765, 5)).toBe(-0.99);
+    expect(snap(1.23456, 50)).toBe(1.2);
+    expect(snap(0.0123456, 0.05)).toBe(0.0123);
+    expect(snap(7.7, 5000)).toBe(8);
+  });
+
+  it("leaves odd input alone", () => {
+    expect(snap(1.2345, 0)).toBe(1.2345);
+    expect(snap(NaN, 5)).toBeNaN();
+  });
+});
