@@ -369,3 +369,56 @@ def test_outside_a_notebook_nothing_is_sent_and_the_api_works(tmp_path: Path) ->
     cleaner.relabel("train/dog/0.png", "cat")
     cleaner._send_thumbs([0, 1], 64)  # a browser request in a script: no comm, no error
     assert cleaner.counts["relabelled"] == 1
+
+
+def test_pair_verdicts_follow_undo_and_bad_pairs_from_the_browser_are_refused(
+    tmp_path: Path, kernel: Kernel
+) -> None:
+    names = _small_tree(tmp_path)
+    shutil.copy(tmp_path / names[0], tmp_path / "valid" / "dog" / "copy.png")
+    cleaner = ImageCleaner.from_folder(tmp_path, scan=False)
+    cleaner.find_duplicates()
+    pair = cleaner.pairs[0]
+    assert pair["kind"] == "exact" and pair["leak"]
+    comm = kernel.comm
+    comm.receive({"type": "pair", "a": pair["a"], "b": pair["b"], "verdict": "delete_left"})
+    assert cleaner.pairs[0]["verdict"] == "delete_left"
+    cleaner.undo()
+    assert cleaner.pairs[0]["verdict"] is None and not cleaner.items.deleted.any()
+    for bad in ({"a": -1, "b": pair["b"]}, {"a": 10**9, "b": 0}, {"a": "x", "b": 0}):
+        comm.receive({"type": "pair", **bad, "verdict": "keep_both"})
+        assert "KeyError" in cleaner.message
+    comm.receive({"type": "pair", "a": pair["a"], "b": pair["b"], "verdict": "burn"})
+    assert "burn" in cleaner.message
+    # A thumbnail request does not wipe the complaint before the user saw it.
+    comm.receive({"type": "thumbs", "items": [0], "size": 64})
+    assert "burn" in cleaner.message
+    assert cleaner.can_redo and not cleaner.items.deleted.any()  # nothing new recorded
+
+
+def test_a_page_change_sends_its_thumbnails_before_its_cards(
+    tmp_path: Path, kernel: Kernel
+) -> None:
+    _small_tree(tmp_path, n=10)
+    cleaner = ImageCleaner.from_folder(tmp_path, scan=False, page_size=4)
+    cleaner.view = {**cleaner.view, "page": 1}
+    published = kernel.comm.published
+    thumbs = max(k for k, (t, d, _) in enumerate(published) if d.get("method") == "custom")
+    cards = max(
+        k
+        for k, (t, d, _) in enumerate(published)
+        if d.get("method") == "update" and "page_items" in d.get("state", {})
+    )
+    assert thumbs < cards
+    sent = published[thumbs][1]["content"]["items"]
+    assert [m["i"] for m in sent] == [c["i"] for c in cleaner.page_items]
+
+
+def test_closing_stops_the_background_scan(tmp_path: Path) -> None:
+    _small_tree(tmp_path, n=10)
+    cleaner = ImageCleaner.from_folder(tmp_path)
+    cleaner.close()
+    deadline = time.monotonic() + 5
+    while cleaner._scanning.is_set():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import pathlib
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anywidget
@@ -52,7 +56,35 @@ class StreamWidget(anywidget.AnyWidget):
         self._displayed_in: int | None = None
         self._stream = SeriesStream(self._send_message, self._store_snapshot, max_hz=max_hz)
         self._stream.enabled = self._live
+        self._progress: dict[str, Any] | None = None
+        self._progress_t0 = 0.0
         self.on_msg(self._on_frontend_message)
+
+    # The stream's timer thread syncs state (snapshot, progress) while the kernel thread
+    # may be syncing too; ipywidgets' pending-state set is not thread-safe, so every sync
+    # goes through one lock.  Neither side takes the stream's lock while holding it.
+    @property
+    def _sync_guard(self) -> threading.RLock:
+        lock: threading.RLock | None = self.__dict__.get("_sync_lock_obj")
+        if lock is None:
+            lock = self.__dict__.setdefault("_sync_lock_obj", threading.RLock())
+        assert lock is not None
+        return lock
+
+    @contextmanager
+    def hold_sync(self) -> Iterator[None]:
+        """ipywidgets' ``hold_sync`` (many traits, one message), safe across threads."""
+        with self._sync_guard, super().hold_sync():
+            yield
+
+    def _should_send_property(self, key: str, value: Any) -> Any:
+        with self._sync_guard:
+            return super()._should_send_property(key, value)
+
+    def send_state(self, key: Any = None) -> None:
+        """ipywidgets' ``send_state``, under the widget's sync lock."""
+        with self._sync_guard:
+            super().send_state(key)
 
     def open(self) -> None:
         """Open the comm, except on torch.distributed ranks other than 0 (they stay silent)."""
@@ -68,6 +100,22 @@ class StreamWidget(anywidget.AnyWidget):
             for name, value in self._deferred_state().items():
                 setattr(self, name, value)
             self.snapshot = snapshot
+
+    def _progress_start(self, total: int | None) -> None:
+        """A progress bar (done, total, ETA) that goes out with the throttled state."""
+        self._progress_t0 = time.monotonic()
+        self._progress = {"done": 0, "total": total, "eta": None, "state": "running"}
+
+    def _progress_update(self, done: int, total: int | None = None) -> None:
+        assert self._progress is not None
+        total = self._progress["total"] if total is None else total
+        rate = (time.monotonic() - self._progress_t0) / done if done else None
+        eta = rate * (total - done) if rate is not None and total is not None else None
+        self._progress = {"done": done, "total": total, "eta": eta, "state": "running"}
+        self._defer_state()
+
+    def _progress_end(self, done: int, total: int | None, state: str = "done") -> None:
+        self._progress = {"done": done, "total": total, "eta": 0.0, "state": state}
 
     def _deferred_state(self) -> dict[str, Any]:
         """Synced traits that change while streaming; sent with the next state tick

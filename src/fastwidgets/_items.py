@@ -80,7 +80,7 @@ class ItemTable:
                 if arr.shape != (n, len(vocab)):
                     raise ValueError(
                         f"probs has shape {arr.shape}; expected ({n}, {len(vocab)}) "
-                        "(items x classes) or ({n},) (the predicted class's probability)"
+                        f"(items x classes) or ({n},) (the predicted class's probability)"
                     )
                 prob_matrix = arr
         pred = np.full(n, -1, np.int32)
@@ -100,6 +100,10 @@ class ItemTable:
         return cls(list(names), vocab, label, _splits(splits, n), loss, pred, prob)
 
     # -- selection ----------------------------------------------------------------------------
+
+    def forget_order(self, sort: str) -> None:
+        """Drop a cached order whose key changed (names, after files moved)."""
+        self._orders.pop(sort, None)
 
     def order(self, sort: str) -> npt.NDArray[np.intp]:
         """All items in the sort order (cached: sorting 100,000 items once is ~10 ms).
@@ -147,17 +151,22 @@ class ItemTable:
 
     def check_view(self, view: Mapping[str, Any]) -> dict[str, Any]:
         """A complete, valid view from a partial or bad one (what the browser sent)."""
+        if not isinstance(view, Mapping):
+            view = {}
         out: dict[str, Any] = {**DEFAULT_VIEW, **{k: v for k, v in view.items() if k != "filters"}}
-        filters = {**DEFAULT_VIEW["filters"], **dict(view.get("filters") or {})}
+        given = view.get("filters")
+        filters = {**DEFAULT_VIEW["filters"], **(given if isinstance(given, Mapping) else {})}
         for key in ("label", "pred"):
-            if filters[key] not in self.classes:
+            if not isinstance(filters[key], str) or filters[key] not in self.classes:
                 filters[key] = None
-        if filters["split"] not in SPLITS:
+        if not isinstance(filters["split"], str) or filters["split"] not in SPLITS:
             filters["split"] = None
         filters["changed"] = bool(filters["changed"])
         filters["broken"] = bool(filters["broken"])
         out["filters"] = {k: filters[k] for k in DEFAULT_VIEW["filters"]}
-        out["sort"] = out["sort"] if out["sort"] in SORTS else "loss"
+        out["sort"] = (
+            out["sort"] if isinstance(out["sort"], str) and out["sort"] in SORTS else "loss"
+        )
         out["page_size"] = _clamp(out["page_size"], *PAGE_SIZES, DEFAULT_VIEW["page_size"])
         out["thumb_size"] = _clamp(out["thumb_size"], *THUMB_SIZES, DEFAULT_VIEW["thumb_size"])
         out["page"] = _clamp(out["page"], 0, 1 << 30, 0)

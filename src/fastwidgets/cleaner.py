@@ -30,16 +30,17 @@ from ._cleaned import (
     write_cleaned_csv,
 )
 from ._items import DEFAULT_VIEW, ItemTable
-from ._journal import Decisions
+from ._journal import PAIR_VERDICTS, Decisions, Item, journal_path
 from ._thumbs import Thumbnailer
 
-Item = int | str | os.PathLike[str]
-
-JOURNAL = Path(".fastwidgets") / "cleaner.jsonl"
+MAX_THUMBS = 500
+"""Thumbnails one request may ask for (a page is at most 500 items)."""
 MAX_PAIRS = 1000
 """Duplicate pairs shown in the widget (``find_duplicates`` returns them all)."""
-SCAN_BATCH = 512
-"""Files the background scan checks between two updates of the live counts."""
+SCAN_BATCH = 64
+"""Files the background scan checks before it yields to the kernel thread (a page change
+must not wait behind it) and updates the live counts."""
+SCAN_PAUSE = 0.002
 
 
 class ImageCleaner(StreamWidget):
@@ -85,7 +86,7 @@ class ImageCleaner(StreamWidget):
     ) -> None:
         super().__init__(max_hz=max_hz, **kwargs)
         self._scan = scan
-        self._progress: dict[str, Any] | None = None
+        self._scanning = threading.Event()
         self._embedder: Callable[[], Any] | None = None
         self._loaded = False
         self.view = {**DEFAULT_VIEW, "page_size": page_size, "thumb_size": thumb_size}
@@ -121,12 +122,18 @@ class ImageCleaner(StreamWidget):
         """
         from .integrations.fastai import cleaner_embeddings, cleaner_sources
 
-        cleaner = cls(**kwargs)
-        cleaner._start_progress()
+        # fastai's get_preds has opened every file: none is broken, no scan needed.
+        cleaner = cls(**{"scan": False, **kwargs})
+        cleaner._progress_start(None)
+        cleaner._defer_state()
+        cleaner.show()
         try:
-            src = cleaner_sources(learn, on_progress=cleaner._on_progress)
+            src = cleaner_sources(learn, on_progress=cleaner._progress_update)
         finally:
-            cleaner._end_progress()
+            last = cleaner._progress or {}
+            cleaner._progress_end(last.get("done", 0), last.get("total"))
+            cleaner._stream.finish()
+            cleaner._defer_state()
         cleaner._load(
             src["paths"],
             src["labels"],
@@ -166,10 +173,10 @@ class ImageCleaner(StreamWidget):
             table.names,
             [table.classes[k] for k in table.label],
             table.classes,
-            journal=self.root / JOURNAL,
+            journal=journal_path(self.root),
         )
         self._decisions.on_change.append(self._on_decisions)
-        self._csv = DebouncedWriter(self._write_csv)
+        self._csv = DebouncedWriter(self._write_csv, on_error=self._csv_failed)
         self._loaded = True
         with self.hold_sync():
             self.classes = table.classes
@@ -178,6 +185,7 @@ class ImageCleaner(StreamWidget):
         if self._decisions.can_undo:
             self._csv.schedule()  # replayed decisions: make sure cleaned.csv says them
         if self._scan:
+            self._scanning.set()
             threading.Thread(target=self._scan_files, name="fastwidgets-scan", daemon=True).start()
         self.show()
 
@@ -217,6 +225,26 @@ class ImageCleaner(StreamWidget):
             if on_page.intersection(int(i) for i in changed):
                 self.page_items = [self._card(card["i"]) for card in self.page_items]
             self._refresh_counts()
+            self._refresh_pairs()
+
+    def _refresh_pairs(self) -> None:
+        """Pair verdicts and names as the decisions now say (undo, redo and moves too)."""
+        if not self.pairs:
+            return
+        names = self._decisions.names
+        verdicts = self._decisions.pair_verdicts
+        self.pairs = [
+            {
+                **row,
+                "a_name": names[row["a"]],
+                "b_name": names[row["b"]],
+                "verdict": verdicts.get((names[row["a"]], names[row["b"]])),
+            }
+            for row in self.pairs
+        ]
+
+    def _csv_failed(self, err: Exception) -> None:
+        self.message = f"cleaned.csv could not be written: {err}"
 
     # -- what Python sees ---------------------------------------------------------------------
 
@@ -226,8 +254,8 @@ class ImageCleaner(StreamWidget):
         pred, prob, broken (the reason, or None)."""
         import pandas as pd
 
-        table = self._table
         decisions = self._need_items()
+        table = self._table
         n = len(table)
         classes = np.asarray(table.classes, dtype=object)
         pred = [table.classes[k] if k >= 0 else None for k in table.pred.tolist()]
@@ -254,13 +282,11 @@ class ImageCleaner(StreamWidget):
 
     def _write_csv(self) -> Path:
         decisions = self._decisions
-        return write_cleaned_csv(
-            self.root,
-            decisions.names,
-            decisions.final_labels(),
-            self._table.valid.tolist(),
-            decisions.deleted_mask().tolist(),
-        )
+        with decisions.lock:  # one consistent state, even with the kernel deciding meanwhile
+            names = list(decisions.names)
+            labels = decisions.final_labels()
+            deleted = decisions.deleted_mask().tolist()
+        return write_cleaned_csv(self.root, names, labels, self._table.valid.tolist(), deleted)
 
     def apply(
         self,
@@ -290,6 +316,7 @@ class ImageCleaner(StreamWidget):
         if dry_run:
             return plan
         log = apply_moves(self.root, plan)
+        # Only what really moved is recorded, also when apply_moves stopped halfway.
         self._renamed(decisions.record_moves(read_moves(log)))
         return log
 
@@ -300,9 +327,11 @@ class ImageCleaner(StreamWidget):
     def _renamed(self, _changed: Any) -> None:
         # Items keep their index; only their names (and so cleaned.csv) change.
         self._table.names = self._decisions.names
+        self._table.forget_order("name")
         self._csv.flush()
         with self.hold_sync():
             self.page_items = [self._card(card["i"]) for card in self.page_items]
+            self._refresh_pairs()
 
     # -- near-duplicates ----------------------------------------------------------------------
 
@@ -319,6 +348,7 @@ class ImageCleaner(StreamWidget):
 
         from . import _duplicates  # imports torch: only when asked for
 
+        self._need_items()
         table = self._table
         paths = [self.root / name for name in table.names]
         exact = _duplicates.exact_pairs(_duplicates.content_hashes(paths, root=self.root))
@@ -350,16 +380,14 @@ class ImageCleaner(StreamWidget):
             rows, columns=["a", "b", "a_name", "b_name", "similarity", "kind", "leak", "verdict"]
         )
 
-    def _pair_verdict(self, a: int, b: int, verdict: str) -> None:
-        if verdict not in ("keep_both", "delete_left", "delete_right"):
+    def _pair_verdict(self, a: Any, b: Any, verdict: Any) -> None:
+        if verdict not in PAIR_VERDICTS:
             raise ValueError(f"unknown pair verdict {verdict!r}")
-        names = self._table.names
-        # One undoable step that also sets both items' deleted flags.
-        self._decisions.record_pair(names[a], names[b], verdict)
-        self.pairs = [
-            {**row, "verdict": verdict} if (row["a"], row["b"]) == (a, b) else row
-            for row in self.pairs
-        ]
+        if not any((row["a"], row["b"]) == (a, b) for row in self.pairs):
+            raise KeyError(f"({a!r}, {b!r}) is not a pair shown")
+        # One undoable step that also sets both items' deleted flags; the verdict shown
+        # follows through _on_decisions.
+        self._decisions.record_pair(a, b, verdict)
 
     # -- the page -----------------------------------------------------------------------------
 
@@ -380,11 +408,13 @@ class ImageCleaner(StreamWidget):
         size = view["page_size"]
         pages = max(1, math.ceil(len(selected) / size))
         page = min(view["page"], pages - 1)
-        shown = selected[page * size : (page + 1) * size]
+        shown = [int(i) for i in selected[page * size : (page + 1) * size]]
+        # The thumbnails go first, so the cards find them cached and never ask.
+        self._send_thumbs(shown, view["thumb_size"], refresh=False)
         with self.hold_sync():
             if page != view["page"]:
                 self.view = {**view, "page": page}
-            self.page_items = [self._card(int(i)) for i in shown]
+            self.page_items = [self._card(i) for i in shown]
             self.page_info = {
                 "page": page,
                 "pages": pages,
@@ -401,24 +431,31 @@ class ImageCleaner(StreamWidget):
         card["broken"] = self._reasons.get(i)
         return card
 
-    def _refresh_counts(self) -> None:
+    def _counts(self) -> dict[str, int]:
         counts = dict(self._decisions.counts())
         counts["broken"] = len(self._reasons)
         counts["total"] = len(self._table)
-        self.counts = counts
+        return counts
+
+    def _refresh_counts(self) -> None:
+        self.counts = self._counts()
         self.can_undo = self._decisions.can_undo
         self.can_redo = self._decisions.can_redo
 
     # -- thumbnails and broken files ----------------------------------------------------------
 
-    def _send_thumbs(self, items: Sequence[Any], size: Any) -> None:
+    def _send_thumbs(self, items: Sequence[Any], size: Any, *, refresh: bool = True) -> None:
+        """Thumbnails as image bytes in binary buffers: a custom message, not the stream,
+        because they answer one view's request and are never kept in the widget state."""
+        if not self._live:
+            return
         table = self._table
         size = self._table.check_view({"thumb_size": size})["thumb_size"]
         metas: list[dict[str, Any]] = []
         buffers: list[bytes] = []
         newly_broken = False
-        for raw in items[:500]:
-            if not isinstance(raw, int) or not 0 <= raw < len(table):
+        for raw in items[:MAX_THUMBS]:
+            if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw < len(table):
                 continue
             thumb = self._thumbs.get(self.root / table.names[raw], size)
             if thumb.broken is not None and raw not in self._reasons:
@@ -434,9 +471,8 @@ class ImageCleaner(StreamWidget):
                 }
             )
             buffers.append(thumb.data)
-        if self._live:
-            self.send({"type": "thumbs", "size": size, "items": metas}, buffers=buffers)
-        if newly_broken:
+        self.send({"type": "thumbs", "size": size, "items": metas}, buffers=buffers)
+        if newly_broken and refresh:
             with self.hold_sync():
                 self.page_items = [self._card(card["i"]) for card in self.page_items]
                 self._refresh_counts()
@@ -446,49 +482,35 @@ class ImageCleaner(StreamWidget):
         self._broken[i] = True
 
     def _scan_files(self) -> None:
-        """Finds every broken file in the background, so "broken only" and the count are
-        complete without opening 100,000 files before the first page."""
-        names = self._table.names
-        found = 0
-        for start in range(0, len(names), SCAN_BATCH):
-            for i in range(start, min(start + SCAN_BATCH, len(names))):
-                if i in self._reasons:
-                    continue
-                reason = self._thumbs.check(self.root / names[i])
-                if reason is not None:
-                    self._mark_broken(i, reason)
-                    found += 1
+        """Finds every broken file in the background (decoding each, so a truncated file
+        is found too), so "broken only" and the count are complete without opening
+        100,000 files before the first page."""
+        total = len(self._table)
+        for start in range(0, total, SCAN_BATCH):
+            if not self._scanning.is_set():
+                return  # closed
+            names = self._table.names  # fresh: an apply() may have renamed items
+            found = False
+            for i in range(start, min(start + SCAN_BATCH, total)):
+                if i not in self._reasons:
+                    reason = self._thumbs.check(self.root / names[i], deep=True)
+                    if reason is not None:
+                        self._mark_broken(i, reason)
+                        found = True
             if found:
-                found = 0
                 self._defer_state()
-            time.sleep(0)  # let the kernel thread in between batches
+            time.sleep(SCAN_PAUSE)  # the kernel thread gets the GIL between batches
+        self._scanning.clear()
 
-    # -- progress (from_learner) --------------------------------------------------------------
-
-    def _start_progress(self) -> None:
-        self._t0 = time.monotonic()
-        self._progress = {"done": 0, "total": None, "eta": None, "state": "running"}
-        self.progress = self._progress
-        self.show()
-
-    def _on_progress(self, done: int, total: int) -> None:
-        elapsed = time.monotonic() - self._t0
-        eta = elapsed / done * (total - done) if done else None
-        self._progress = {"done": done, "total": total, "eta": eta, "state": "running"}
-        self._defer_state()
-
-    def _end_progress(self) -> None:
-        if self._progress is not None:
-            self._progress = {**self._progress, "eta": 0.0, "state": "done"}
-        self._stream.finish()
-        self.progress = self._progress  # type: ignore[assignment]  # None is allowed
+    def close(self) -> None:
+        """Close the widget and stop its background scan."""
+        self._scanning.clear()
+        super().close()
 
     def _deferred_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"progress": self._progress}
         if self._loaded:
-            counts = dict(self.counts)
-            counts["broken"] = len(self._reasons)
-            state["counts"] = counts
+            state["counts"] = self._counts()
         return state
 
     # -- messages from the browser ------------------------------------------------------------
@@ -499,20 +521,22 @@ class ImageCleaner(StreamWidget):
         kind = content.get("type")
         try:
             if kind == "thumbs":
-                self._send_thumbs(list(content.get("items") or []), content.get("size"))
-            elif kind == "decide":
+                items = content.get("items")
+                self._send_thumbs(items if isinstance(items, list) else [], content.get("size"))
+                return
+            if kind == "decide":
                 self._decide(content)
             elif kind == "undo":
                 self.undo()
             elif kind == "redo":
                 self.redo()
             elif kind == "pair":
-                self._pair_verdict(int(content["a"]), int(content["b"]), str(content["verdict"]))
+                self._pair_verdict(content.get("a"), content.get("b"), content.get("verdict"))
             else:
                 super()._on_frontend_message(widget, content, buffers)
                 return
-            self.message = ""
-        except (KeyError, ValueError, TypeError) as err:
+            self.message = ""  # a decision went through: the last complaint is stale
+        except (KeyError, ValueError, TypeError, IndexError) as err:
             # Shown in the widget: a bad click must not raise into the kernel's log only.
             self.message = f"{type(err).__name__}: {err}"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -58,7 +57,6 @@ class LRFinder(StreamWidget):
         self.lrs: list[float] = []
         self.losses: list[float] = []
         self.suggestions: Any = None
-        self._progress: dict[str, Any] | None = None
         self._notes: list[str] = []
 
     @property
@@ -109,25 +107,14 @@ class LRFinder(StreamWidget):
             )
         self._stream.clear()
         self.lrs, self.losses, self.suggestions = [], [], None
-        self._t0 = time.monotonic()
-        self._progress = {"done": 0, "total": total, "eta": None, "state": "running"}
+        self._progress_start(total)
         self.message = "; ".join(self._notes)
         self.show()
 
     def _on_batch(self, i: int, lr: float, raw: float, smooth: float) -> None:
         self._stream.append("raw", lr, raw)
         self._stream.append("loss", lr, smooth)
-        assert self._progress is not None
-        done = i + 1
-        total = self._progress["total"]
-        rate = (time.monotonic() - self._t0) / done
-        self._progress = {
-            "done": done,
-            "total": total,
-            "eta": rate * (total - done),
-            "state": "running",
-        }
-        self._defer_state()
+        self._progress_update(i + 1)
 
     def _finish(
         self, lrs: list[float], losses: list[float], num_it: int, funcs: Sequence[Any]
@@ -152,7 +139,7 @@ class LRFinder(StreamWidget):
                 "the loss never decreased: try a larger end_lr, or check the model and the data"
             )
         state = "done" if len(self.losses) >= num_it else "stopped"
-        self._progress = {"done": len(self.losses), "total": num_it, "eta": 0.0, "state": state}
+        self._progress_end(len(self.losses), num_it, state)
         with self.hold_sync():  # the result reaches the browser as one message
             self.suggestion_marks = marks
             self.default_lr = marks[0]["lr"] if marks else None
