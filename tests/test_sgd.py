@@ -18,7 +18,7 @@ def test_defaults_are_the_lesson_and_the_limit_is_about_one() -> None:
     assert (p.n, p.lr, p.steps, p.optimizer, p.start) == (100, 0.1, 100, "sgd", [-1.0, 1.0])
     assert 0.85 < p.stability_limit < 1.15
     traj = p.trajectory
-    assert list(traj.columns) == ["optimizer", "lr", "step", "a1", "a2", "loss"]
+    assert list(traj.columns) == ["run", "optimizer", "lr", "step", "a1", "a2", "loss"]
     assert len(traj) == 101 and traj.loss.iloc[-1] < traj.loss.iloc[0]
     assert (traj.a1.iloc[0], traj.a2.iloc[0]) == (-1.0, 1.0)
     assert p.message == ""
@@ -66,6 +66,7 @@ def test_invalid_settings_are_refused_and_the_state_is_kept(
 def test_a_refused_value_from_the_browser_is_put_back_with_a_message(kernel: Kernel) -> None:
     p = SGDPlayground()
     kernel.settle(p)
+    before = len(kernel.comm.updates())
     kernel.comm.handle_msg(
         {
             "content": {"data": {"method": "update", "state": {"lr": -2.0}, "buffer_paths": []}},
@@ -73,7 +74,8 @@ def test_a_refused_value_from_the_browser_is_put_back_with_a_message(kernel: Ker
         }
     )
     assert p.lr == 0.1 and p.message.startswith("refused: lr")
-    assert kernel.comm.updates()[-1].get("lr") == 0.1  # the control goes back
+    sent = kernel.comm.updates()[before:]
+    assert {"lr": 0.1} in [{k: v for k, v in u.items() if k == "lr"} for u in sent]
 
 
 def test_each_change_is_one_message_that_rebuilds_every_run(kernel: Kernel) -> None:
@@ -128,3 +130,37 @@ def test_minibatch_momentum_and_adam_side_by_side_and_the_code_shown() -> None:
     runs = scope["runs"]
     assert isinstance(runs, list) and len(runs) == 3
     np.testing.assert_allclose(np.asarray(runs[0][1]), sgd[: len(runs[0][1])], rtol=1e-6)
+
+
+def test_browser_changes_of_several_settings_recompute_once(kernel: Kernel) -> None:
+    p = SGDPlayground()
+    kernel.settle(p)
+    calls = []
+    original = p._recompute
+    p._recompute = lambda: (calls.append(1), original())  # type: ignore[method-assign]
+    kernel.comm.handle_msg(
+        {
+            "content": {
+                "data": {
+                    "method": "update",
+                    "state": {"lr": 0.2, "steps": 50, "optimizer": "momentum"},
+                    "buffer_paths": [],
+                }
+            },
+            "buffers": [],
+        }
+    )
+    assert len(calls) == 1 and len(p.trajectory) == 51
+    assert p.trajectory.run.iloc[0] == "momentum β=0.9 lr=0.2"
+
+
+def test_data_settings_cannot_be_given_with_your_own_data() -> None:
+    with pytest.raises(ValueError, match="n come from the x and y"):
+        SGDPlayground(x=[0.0, 1.0, 2.0], y=[1.0, 2.0, 3.0], n=5)
+
+
+def test_a_refusal_from_code_is_shown_in_the_widget_too() -> None:
+    p = SGDPlayground()
+    with pytest.raises(traitlets.TraitError):
+        p.batch_size = 1000
+    assert p.message.startswith("refused: batch_size")

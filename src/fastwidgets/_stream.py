@@ -344,6 +344,11 @@ class SeriesStream:
                 self.series(name).extend(xs, ys)
             self._reset_next = True
             self.tick()
+            # Nothing else may come (a slider let go): the timer sends the rest and then
+            # the snapshot, as at the end of a fit.
+            self._throttle.last_asked = -math.inf
+            if self.pending or self._snapshot_stale:
+                self._arm_timer()
 
     # -- sending ----------------------------------------------------------------------
 

@@ -7,8 +7,7 @@ animates and scrubs them without the kernel.
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import traitlets
@@ -80,9 +79,13 @@ class SGDPlayground(StreamWidget):
             if x is None or y is None:
                 raise ValueError("give both x and y (or neither, for the lesson's data)")
             X, Y = _sgd_math.user_data(x, y)
+            given = sorted(set(settings) & {"n", "noise", "noise_scale"})
+            if given:
+                raise ValueError(f"{', '.join(given)} come from the x and y you passed")
             settings["n"] = len(Y)
             self._user_xy = (X, Y)
         self._ready = False
+        self._batching = False
         super().__init__(max_hz=max_hz, **settings)
         self.user_data = self._user_xy is not None
         self._trajectories: list[tuple[dict[str, Any], Any]] = []
@@ -97,9 +100,11 @@ class SGDPlayground(StreamWidget):
 
         settings = {k: getattr(self, k) for k in SETTINGS}
         settings[name] = value
+        # With the user's own x and y, only the data settings are frozen; the seed still
+        # draws the minibatches.
         fixed = self._user_xy is not None and self._ready and name in ("n", "noise", "noise_scale")
         if fixed and value != getattr(self, name):
-            raise traitlets.TraitError(f"{name} comes from the x and y you passed; it is fixed")
+            self._refuse(f"{name} comes from the x and y you passed; it is fixed")
         compare = settings.pop("compare")
         try:
             _sgd_math.check_settings(**settings)
@@ -113,26 +118,44 @@ class SGDPlayground(StreamWidget):
                     )
                 _sgd_math.Run(extra["optimizer"], extra["lr"], extra.get("momentum", 0.9))
         except (ValueError, TypeError) as err:
-            raise traitlets.TraitError(str(err)) from None
+            self._refuse(str(err))
         return value
+
+    def _refuse(self, why: str) -> NoReturn:
+        # Shown in the widget too: a refusal from code must not leave an older message up.
+        if self._ready:
+            self.message = f"refused: {why}"
+        raise traitlets.TraitError(why)
 
     @traitlets.validate(*SETTINGS)
     def _validate(self, proposal: Any) -> Any:
         return self._check(proposal["trait"].name, proposal["value"])
 
     def set_state(self, sync_data: dict[str, Any]) -> None:
-        """A value from the browser that Python refuses: say why, and put the control back."""
+        """Values from the browser: one recompute for all of them; a value Python refuses
+        is explained in ``message`` and its control put back."""
+        self._batching = True  # several traits may change at once: recompute once, after
+        refused = False
         try:
             super().set_state(sync_data)
         except traitlets.TraitError as err:
+            refused = True
+            # Set after the fact: traitlets rolls back every change made in the failed call.
             self.message = f"refused: {err}"
-            self.send_state(list(sync_data))
+            self.send_state([k for k in sync_data if k in self.keys])
+        finally:
+            self._batching = False
+        if set(sync_data) & set(SETTINGS):
+            message = self.message
+            self._recompute()  # what was accepted before a refusal still counts
+            if refused:
+                self.message = message
 
     # -- computation --------------------------------------------------------------------------
 
     @traitlets.observe(*SETTINGS)
     def _on_setting(self, _change: Any) -> None:
-        if self._ready:
+        if self._ready and not self._batching:
             self._recompute()
 
     def _data(self) -> tuple[Any, Any]:
@@ -160,7 +183,9 @@ class SGDPlayground(StreamWidget):
         series: dict[str, tuple[Any, Any]] = {"data": (X[:, 0].numpy(), Y.numpy())}
         runs: list[dict[str, Any]] = []
         notes: list[str] = []
-        self._trajectories = []
+        # Built aside and swapped in at the end: JupyterLab sends comm messages on a kernel
+        # subshell, so this runs on another thread than a cell reading `trajectory`.
+        trajectories: list[tuple[dict[str, Any], Any]] = []
         for k, spec in enumerate(self._run_specs()):
             run = _sgd_math.Run(spec["optimizer"], float(spec["lr"]), float(spec["momentum"]))
             traj = _sgd_math.trajectory(
@@ -177,9 +202,9 @@ class SGDPlayground(StreamWidget):
             series[f"{key}:a1"] = (steps, traj.a[:, 0])
             series[f"{key}:a2"] = (steps, traj.a[:, 1])
             series[f"{key}:loss"] = (steps, traj.loss)
-            label = _label(spec)
+            label = run.label
             runs.append({**spec, "key": key, "label": label, "diverged_at": traj.diverged_at})
-            self._trajectories.append((spec, traj))
+            trajectories.append(({**spec, "label": label}, traj))
             if traj.diverged_at is not None:
                 why = (
                     f"lr above stability limit ≈ {limit:.3g}"
@@ -188,6 +213,7 @@ class SGDPlayground(StreamWidget):
                 )
                 prefix = f"{label}: " if len(self._run_specs()) > 1 else ""
                 notes.append(f"{prefix}diverged at step {traj.diverged_at} ({why})")
+        self._trajectories = trajectories
         A, b, c = _sgd_math.quadratic(X, Y)
         with self.hold_sync():
             self.stability = limit
@@ -196,8 +222,7 @@ class SGDPlayground(StreamWidget):
             self.runs = runs
             self.code = _sgd_math.code(self._code_settings())
             self.message = "; ".join(notes)
-        self._stream.replace(series)
-        self._stream.state_changed()  # the snapshot follows, for a reload
+        self._stream.replace(series)  # the snapshot for a reload follows when idle
 
     def _code_settings(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in SETTINGS}
@@ -214,8 +239,9 @@ class SGDPlayground(StreamWidget):
 
     @property
     def trajectory(self) -> Any:
-        """Every step of every run shown: a DataFrame with columns optimizer, lr, step, a1,
-        a2 and loss (a diverged run stops at its last finite step)."""
+        """Every step of every run shown: a DataFrame with columns run (its label),
+        optimizer, lr, step, a1, a2 and loss (a diverged run stops at its last finite
+        step)."""
         import pandas as pd
 
         frames = []
@@ -224,6 +250,7 @@ class SGDPlayground(StreamWidget):
             frames.append(
                 pd.DataFrame(
                     {
+                        "run": [spec["label"]] * k,
                         "optimizer": [spec["optimizer"]] * k,
                         "lr": [float(spec["lr"])] * k,
                         "step": np.arange(k),
@@ -234,12 +261,3 @@ class SGDPlayground(StreamWidget):
                 )
             )
         return pd.concat(frames, ignore_index=True)
-
-
-def _label(spec: dict[str, Any]) -> str:
-    name = OPTIMIZERS.get(spec["optimizer"], spec["optimizer"])
-    lr = float(spec["lr"])
-    text = f"{name} lr={lr:.3g}"
-    if spec["optimizer"] == "momentum" and math.isfinite(spec.get("momentum", 0.9)):
-        text += f" β={float(spec.get('momentum', 0.9)):.2g}"
-    return text
