@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import json
 import os
@@ -27,7 +28,7 @@ from fastwidgets._cleaned import (
     write_cleaned_csv,
 )
 from fastwidgets._journal import Decisions, journal_path
-from fastwidgets._paths import OutsideRoot, scan_folder
+from fastwidgets._paths import OutsideRoot, SymlinkRefused, scan_folder
 
 HOSTILE = [
     "cat/a,b.png",
@@ -143,6 +144,53 @@ def test_failed_write_leaves_the_old_file_and_no_temporary(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cleaned.csv"]
 
 
+def test_a_planted_link_at_the_temporary_name_is_never_followed(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    root.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious\n")
+    planted = root / f".cleaned.csv.tmp-{os.getpid()}"
+    planted.symlink_to(victim)
+    path = write_cleaned_csv(root, ["a/1.png"], ["a"], [True], [False])
+    assert victim.read_bytes() == b"precious\n"  # neither truncated nor written
+    assert planted.is_symlink() and os.readlink(planted) == str(victim)  # left alone
+    assert read_rows(path) == [["name", "label", "is_valid"], ["a/1.png", "a", "True"]]
+    assert not path.is_symlink()
+    # A stale regular file at the name is left alone too; another name is used.
+    planted.unlink()
+    planted.write_bytes(b"someone's")
+    write_cleaned_csv(root, ["a/2.png"], ["a"], [False], [False])
+    assert planted.read_bytes() == b"someone's"
+    assert read_rows(path)[1] == ["a/2.png", "a", "False"]
+    assert sorted(p.name for p in root.iterdir()) == sorted(["cleaned.csv", planted.name])
+
+
+def test_no_free_temporary_name_fails_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_cleaned.secrets, "token_hex", lambda n: "same")
+    base = f".cleaned.csv.tmp-{os.getpid()}"
+    for name in (base, f"{base}-same"):
+        (tmp_path / name).symlink_to(tmp_path / "nowhere")
+    with pytest.raises(FileExistsError, match=r"temporary file for cleaned\.csv"):
+        write_cleaned_csv(tmp_path, ["a/1.png"], ["a"], [True], [False])
+    assert not (tmp_path / "nowhere").exists() and not (tmp_path / "cleaned.csv").exists()
+    assert (tmp_path / base).is_symlink()
+
+
+def test_a_cleaned_csv_linked_out_of_the_root_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    root.mkdir()
+    victim = tmp_path / "victim.csv"
+    victim.write_bytes(b"precious\n")
+    (root / "cleaned.csv").symlink_to(victim)
+    with pytest.raises(OutsideRoot, match=r"cleaned\.csv"):
+        write_cleaned_csv(root, ["a/1.png"], ["a"], [True], [False])
+    assert victim.read_bytes() == b"precious\n"
+    assert (root / "cleaned.csv").is_symlink()
+    assert sorted(p.name for p in root.iterdir()) == ["cleaned.csv"]  # no temporary left
+
+
 def test_100000_rows_are_quick(tmp_path: Path) -> None:
     n = 100_000
     names = [f"c{i % 10}/{i}.png" for i in range(n)]
@@ -256,11 +304,22 @@ def tree(tmp_path: Path) -> Path:
     return root
 
 
+TREE_ITEMS = [  # what a learner would give: every file but the old trash, in name order
+    "cat/<img src=x onerror=alert(1)>.png",
+    "misc/odd.png",
+    "train/cat/1.png",
+    "train/cat/2.png",
+    "train/cat/3.png",
+    "train/dog/1.png",
+    "train/dog/2.png",
+    "valid/cat/9.png",
+]
+
+
 def decide(root: Path) -> Decisions:
-    items = scan_folder(root)
     # misc/odd.png's label came from elsewhere (a learner), not from its folder.
-    labels = ["dog" if n == "misc/odd.png" else lab for n, lab, _ in items]
-    d = Decisions([n for n, _, _ in items], labels)
+    labels = ["dog" if n == "misc/odd.png" else n.split("/")[-2] for n in TREE_ITEMS]
+    d = Decisions(TREE_ITEMS, labels)
     d.relabel("train/cat/1.png", "dog")  # collides with train/dog/1.png
     d.delete("train/cat/2.png")  # collides with the old trash
     d.relabel("train/cat/3.png", "dog")
@@ -359,6 +418,128 @@ def test_apply_moves_never_deletes_and_undo_restores_exactly(tree: Path) -> None
     assert undo_moves(log) == []  # a second undo finds nothing to move
 
 
+def test_a_second_apply_moves_nothing_again(tree: Path) -> None:
+    d = decide(tree)
+    log = apply_moves(tree, plan_for(tree, d))
+    d.record_moves(read_moves(log))
+    after = files(tree)
+    again = plan_for(tree, d)
+    assert [e["name"] for e in again] == [d.names[i] for i in d.changed_indices()]
+    reasons = {e["name"]: e["reason"] for e in again}
+    assert all(e["dst"] is None for e in again)
+    assert reasons == {
+        "trash/cat/<img src=x onerror=alert(1)>.png": "already in trash",
+        "train/dog/1 (1).png": "already in place",
+        "trash/train/cat/2 (1).png": "already in trash",
+        "trash/train/cat/3.png": "already in trash",
+        "misc/odd.png": reasons["misc/odd.png"],  # still not movable, for its own reason
+        "valid/dog/9.png": "already in place",
+    }
+    assert "not named after its label" in reasons["misc/odd.png"]
+    log2 = apply_moves(tree, again)
+    assert files(tree) == after and read_moves(log2) == []
+
+
+def test_rename_noreplace_never_overwrites(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_link(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.EPERM, "hard links not supported here")
+
+    ways: list[Callable[[], None]] = [
+        lambda: None,  # renameat2 where the libc has it, else link + unlink
+        lambda: monkeypatch.setattr(_cleaned, "_renameat2", None),  # link + unlink
+        lambda: monkeypatch.setattr(_cleaned.os, "link", no_link),  # checked rename
+    ]
+    for k, way in enumerate(ways):
+        way()
+        src, dst = tmp_path / f"src{k}", tmp_path / f"dst{k}"
+        src.write_bytes(b"moving")
+        dst.write_bytes(b"already here")
+        with pytest.raises(FileExistsError):
+            _cleaned._rename_noreplace(src, dst)
+        assert src.read_bytes() == b"moving" and dst.read_bytes() == b"already here"
+        dst.unlink()
+        _cleaned._rename_noreplace(src, dst)
+        assert not src.exists() and dst.read_bytes() == b"moving"
+        # An item that is a symlink moves as the link itself.
+        (tmp_path / f"link{k}").symlink_to(dst)
+        _cleaned._rename_noreplace(tmp_path / f"link{k}", tmp_path / f"moved{k}")
+        assert os.readlink(tmp_path / f"moved{k}") == str(dst)
+        with pytest.raises(FileNotFoundError):
+            _cleaned._rename_noreplace(tmp_path / "absent", tmp_path / f"x{k}")
+
+
+def test_a_destination_taken_between_the_check_and_the_move_is_not_overwritten(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = files(tree)
+    d = Decisions(["valid/cat/9.png"], ["cat"], classes=["cat", "dog"])
+    d.relabel(0, "dog")
+    plan = plan_for(tree, d)
+    real_free_name = _cleaned._free_name
+    raced: list[str] = []
+
+    def racing_free_name(root: Path, name: str, taken: set[str]) -> str:
+        got = real_free_name(root, name, taken)
+        if not raced:  # another process writes there right after the check
+            raced.append(got)
+            (root / got).parent.mkdir(parents=True, exist_ok=True)
+            (root / got).write_bytes(b"arrived in the race")
+        return got
+
+    monkeypatch.setattr(_cleaned, "_free_name", racing_free_name)
+    log = apply_moves(tree, plan)
+    assert raced == ["valid/dog/9.png"]
+    assert (tree / "valid/dog/9.png").read_bytes() == b"arrived in the race"
+    assert (tree / "valid/dog/9 (1).png").read_bytes() == b"valid/cat/9.png"
+    assert read_moves(log) == [("valid/cat/9.png", "valid/dog/9 (1).png")]
+    back = undo_moves(log)
+    assert back == [("valid/dog/9 (1).png", "valid/cat/9.png")]
+    assert (tree / "valid/dog/9.png").read_bytes() == b"arrived in the race"  # not moved
+    assert files(tree) == {**before, "valid/dog/9.png": files(tree)["valid/dog/9.png"]}
+
+
+def test_undo_with_a_root_refuses_a_log_from_elsewhere(tree: Path, tmp_path: Path) -> None:
+    d = Decisions(["train/cat/1.png"], ["cat"], classes=["cat", "dog"])
+    d.delete(0)
+    log = apply_moves(tree, plan_for(tree, d))
+    other = tmp_path / "other"
+    (other / ".fastwidgets").mkdir(parents=True)
+    copy = other / ".fastwidgets" / log.name
+    copy.write_bytes(log.read_bytes())
+    with pytest.raises(OutsideRoot, match=log.name):
+        undo_moves(copy, root=tree)  # a log of another root
+    (tree / "logs").mkdir()
+    stray = tree / "logs" / log.name
+    stray.write_bytes(log.read_bytes())
+    with pytest.raises(ValueError, match="not a move log of"):
+        undo_moves(stray, root=tree)  # under the root, but not in its .fastwidgets
+    (tree / ".fastwidgets" / "linked.jsonl").symlink_to(stray)
+    with pytest.raises(ValueError):
+        undo_moves(tree / ".fastwidgets" / "linked.jsonl", root=tree)
+    assert (tree / "trash/train/cat/1.png").exists()
+    # The root's own log, by absolute path or by name relative to the root.
+    assert read_moves(Path(".fastwidgets") / log.name, root=tree) == read_moves(log)
+    assert undo_moves(Path(".fastwidgets") / log.name, root=tree) == [
+        ("trash/train/cat/1.png", "train/cat/1.png")
+    ]
+
+
+def test_a_version_1_log_is_still_undone(tree: Path) -> None:
+    before = files(tree)
+    (tree / "train" / "cat" / "1.png").rename(tree / "train" / "dog" / "1 (1).png")
+    log = tree / ".fastwidgets" / "moves-old.jsonl"
+    log.parent.mkdir()
+    log.write_text(
+        json.dumps({"v": 1, "op": "apply"})
+        + "\n"
+        + json.dumps({"src": "train/cat/1.png", "dst": "train/dog/1 (1).png"})
+        + "\n"
+    )
+    assert read_moves(log) == [("train/cat/1.png", "train/dog/1 (1).png")]
+    assert undo_moves(log, root=tree) == [("train/dog/1 (1).png", "train/cat/1.png")]
+    assert files(tree) == before
+
+
 def test_apply_picks_a_new_name_when_the_planned_one_was_taken_meanwhile(tree: Path) -> None:
     before = files(tree)
     d = decide(tree)
@@ -398,16 +579,16 @@ def test_apply_refuses_outside_the_root_before_moving_anything(tree: Path) -> No
 def test_undo_after_a_crash_midway(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     before = files(tree)
     plan = plan_for(tree, decide(tree))
-    real_rename = os.rename
+    real_move = _cleaned._rename_noreplace
     done = [0]
 
-    def crashing_rename(src: Any, dst: Any) -> None:
+    def crashing_move(src: Any, dst: Any) -> None:
         if done[0] == 2:
             raise KeyboardInterrupt  # the kernel dies between logging and moving
         done[0] += 1
-        real_rename(src, dst)
+        real_move(src, dst)
 
-    monkeypatch.setattr(_cleaned.os, "rename", crashing_rename)
+    monkeypatch.setattr(_cleaned, "_rename_noreplace", crashing_move)
     with pytest.raises(KeyboardInterrupt):
         apply_moves(tree, plan)
     monkeypatch.undo()
@@ -493,3 +674,23 @@ def test_fastai_reads_cleaned_csv_and_trains_one_batch(tmp_path: Path) -> None:
         learn.fit(1, lr=1e-3)
     assert len(learn.recorder.losses) == len(dls.train)
     assert all(np.isfinite(float(v)) for v in learn.recorder.losses)
+
+
+def test_apply_refuses_a_symlinked_state_folder(tree: Path, tmp_path: Path) -> None:
+    before = files(tree)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tree / ".fastwidgets").symlink_to(elsewhere)
+    d = Decisions(["train/cat/1.png"], ["cat"], classes=["cat", "dog"])
+    d.delete(0)
+    with pytest.raises(OutsideRoot, match=r"\.fastwidgets"):
+        apply_moves(tree, plan_for(tree, d))
+    assert files(tree) == before and list(elsewhere.iterdir()) == []
+    # A link to a folder inside the root is refused as well: the log goes in no folder
+    # but the real .fastwidgets.
+    (tree / ".fastwidgets").unlink()
+    (tree / "misc" / "state").mkdir()
+    (tree / ".fastwidgets").symlink_to(tree / "misc" / "state")
+    with pytest.raises(SymlinkRefused, match=r"\.fastwidgets.*symlink"):
+        apply_moves(tree, plan_for(tree, d))
+    assert files(tree) == before and list((tree / "misc" / "state").iterdir()) == []

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from fastwidgets._journal import Decisions, journal_path
+from fastwidgets._paths import OutsideRoot, SymlinkRefused
 
 NAMES = ["cat/1.png", "cat/2.png", "dog/1.png", "dog/2.png", "bird/1.png"]
 LABELS = ["cat", "cat", "dog", "dog", "bird"]
@@ -422,3 +423,69 @@ def test_hostile_names_in_the_journal(tmp_path: Path) -> None:
     again = Decisions(names, ["cat"] * 4, classes=["cat", "dog"], journal=journal_path(tmp_path))
     assert snapshot(again) == snapshot(d)
     assert again.new_labels() == ["dog", "dog", "dog", None]
+
+
+# -- symlinks: the journal is never written or read through a link -------------------------
+
+
+def test_a_symlinked_state_folder_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    root.mkdir()
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (root / ".fastwidgets").symlink_to(outside)
+    with pytest.raises(SymlinkRefused, match=r"\.fastwidgets") as err:
+        make(root)
+    assert isinstance(err.value, OutsideRoot)
+    assert list(outside.iterdir()) == []  # nothing written through the link
+    # A link that stays inside the root is refused too: the state folder is a real one.
+    (root / ".fastwidgets").unlink()
+    (root / "real_state").mkdir()
+    (root / ".fastwidgets").symlink_to(root / "real_state")
+    with pytest.raises(SymlinkRefused, match=r"\.fastwidgets"):
+        make(root)
+
+
+@pytest.mark.parametrize("dangling", [False, True])
+def test_a_symlinked_journal_is_refused_and_its_target_untouched(
+    tmp_path: Path, dangling: bool
+) -> None:
+    root = tmp_path / "data"
+    (root / ".fastwidgets").mkdir(parents=True)
+    target = tmp_path / "victim.txt"
+    if not dangling:
+        target.write_bytes(b"precious\n")
+    journal_path(root).symlink_to(target)
+    with pytest.raises(OutsideRoot, match=r"cleaner\.jsonl.*outside the root"):
+        make(root)
+    assert target.read_bytes() == b"precious\n" if not dangling else not target.exists()
+    # A link to a file inside the root is no journal either.
+    journal_path(root).unlink()
+    (root / "notes.txt").write_bytes(b"mine\n")
+    journal_path(root).symlink_to(root / "notes.txt")
+    with pytest.raises(SymlinkRefused, match=r"cleaner\.jsonl.*symlink"):
+        make(root)
+    assert (root / "notes.txt").read_bytes() == b"mine\n"
+
+
+def test_a_journal_link_planted_later_is_not_written_through(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    root.mkdir()
+    d = make(root)
+    d.delete(0)
+    before = snapshot(d)
+    target = tmp_path / "victim.txt"
+    target.write_bytes(b"precious\n")
+    journal_path(root).unlink()
+    journal_path(root).symlink_to(target)
+    with pytest.raises(OutsideRoot, match=r"cleaner\.jsonl"):
+        d.relabel(1, "dog")
+    assert snapshot(d) == before  # not recorded: the write failed first
+    assert target.read_bytes() == b"precious\n"
+
+
+def test_a_journal_outside_the_root_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    root.mkdir()
+    with pytest.raises(OutsideRoot, match="outside the root"):
+        Decisions(["a.png"], ["cat"], journal=root / ".fastwidgets" / ".." / ".." / "x.jsonl")

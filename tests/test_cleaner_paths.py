@@ -14,6 +14,7 @@ from fastwidgets._paths import (
     relative_name,
     resolve_under,
     scan_folder,
+    split_of,
 )
 
 
@@ -85,12 +86,12 @@ def test_relative_name(root: Path, tmp_path: Path) -> None:
 
 
 def test_scan_folder_order_labels_and_splits(root: Path) -> None:
+    # No top-level train/valid folders: every file is listed, as train (fastai's
+    # from_folder with valid_pct), whatever the folders below are called.
     for name in [
-        "train/dog/b.png",
-        "train/cat/2.jpg",
-        "train/cat/10.JPEG",
-        "valid/cat/v.png",
-        "val/dog/x.webp",
+        "dog/b.png",
+        "cat/2.jpg",
+        "cat/10.JPEG",
         "dog/plain.png",
         "deep/valid/more/bird/z.png",
         "top.png",
@@ -102,20 +103,73 @@ def test_scan_folder_order_labels_and_splits(root: Path) -> None:
         "cat/trash/kept.png",
     ]:
         touch(root / name)
-    got = scan_folder(root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing is skipped, so nothing is warned about
+        got = scan_folder(root)
     assert got == [
+        ("cat/10.JPEG", "cat", "train"),
+        ("cat/2.jpg", "cat", "train"),
         ("cat/trash/kept.png", "trash", "train"),  # only the top-level trash is skipped
-        ("deep/valid/more/bird/z.png", "bird", "valid"),
+        ("deep/valid/more/bird/z.png", "bird", "train"),  # not a top-level split folder
+        ("dog/b.png", "dog", "train"),
         ("dog/plain.png", "dog", "train"),
         ("top.png", "data", "train"),  # parent_label: the root's own name
+    ]
+    assert [n for n, _, _ in got] == sorted(n for n, _, _ in got)
+    assert scan_folder(root, extensions=["txt"]) == [("cat/notes.txt", "cat", "train")]
+
+
+def test_scan_folder_with_split_folders_lists_only_those_like_fastai(root: Path) -> None:
+    for name in [
+        "train/dog/b.png",
+        "train/cat/2.jpg",
+        "train/cat/10.JPEG",
+        "valid/cat/v.png",
+        "val/dog/x.webp",
+        "train/deep/valid/bird/z.png",
+        "test/cat/t1.png",
+        "test/dog/t2.png",
+        "extra/cat/e.png",
+        "notes/readme.txt",  # no images: nothing to warn about
+        "top.png",
+        "trash/train/cat/old.png",
+    ]:
+        touch(root / name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = scan_folder(root)
+    assert got == [
         ("train/cat/10.JPEG", "cat", "train"),
         ("train/cat/2.jpg", "cat", "train"),
+        ("train/deep/valid/bird/z.png", "bird", "train"),  # split by the top folder only
         ("train/dog/b.png", "dog", "train"),
         ("val/dog/x.webp", "dog", "valid"),
         ("valid/cat/v.png", "cat", "valid"),
     ]
-    assert [n for n, _, _ in got] == sorted(n for n, _, _ in got)
-    assert scan_folder(root, extensions=["txt"]) == [("cat/notes.txt", "cat", "train")]
+    messages = sorted(str(w.message) for w in caught)
+    assert len(messages) == 3, messages
+    assert "'extra/' (1 image) skipped" in messages[1]
+    assert "'test/' (2 images) skipped" in messages[2]
+    assert "files at the top" in messages[0]
+    assert all(w.filename == __file__ for w in caught)  # points at the caller
+    # Only a train folder (no valid one) splits too: everything there is train.
+    for sub in ["valid", "val"]:
+        for p in sorted((root / sub).rglob("*"), reverse=True):
+            p.unlink() if p.is_file() else p.rmdir()
+        (root / sub).rmdir()
+    with pytest.warns(UserWarning, match="test/"):
+        only_train = scan_folder(root)
+    assert {split for _, _, split in only_train} == {"train"}
+    assert all(n.startswith("train/") for n, _, _ in only_train)
+
+
+def test_split_of() -> None:
+    assert split_of("valid/cat/1.png") == "valid"
+    assert split_of("val/cat/1.png") == "valid"
+    assert split_of("train/cat/1.png") == "train"
+    assert split_of("train/valid/1.png") == "train"  # only the top-level folder counts
+    assert split_of("cat/1.png") == "train"
+    assert split_of("valid") == "train"  # a file named valid at the top
 
 
 def test_scan_folder_skips_escaping_symlinks_with_a_warning(root: Path, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import os
 import resource
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -262,6 +263,35 @@ def test_content_hashes(tmp_path: Path) -> None:
     confined = content_hashes(paths, root=root)
     assert confined[:5] == hs[:5] and confined[5] is None  # the link leads out of the root
     assert content_hashes([]) == []
+
+
+def test_content_hashes_confined_with_the_shared_root_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "root"
+    (root / "cat").mkdir(parents=True)
+    (root / "cat" / "1.png").write_bytes(b"one")
+    (tmp_path / "out.png").write_bytes(b"one")
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # names relative to the root, wherever the kernel runs
+    names = [Path("cat/1.png"), Path("cat/../cat/1.png"), Path("../out.png"), root / "cat/1.png"]
+    got = content_hashes(names, root=root)
+    one = hashlib.blake2b(b"one", digest_size=20).hexdigest()
+    assert got == [one, one, None, one]
+    # The confinement is _paths.resolve_under's, not a second copy of it.
+    from fastwidgets import _duplicates
+
+    calls: list[Any] = []
+    real = _duplicates.resolve_under
+
+    def spy(*args: Any) -> Any:
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(_duplicates, "resolve_under", spy)
+    content_hashes(names, root=root)
+    assert len(calls) == len(names)
 
 
 def test_exact_pairs_groups() -> None:

@@ -176,6 +176,53 @@ def test_other_formats(root: Path) -> None:
         assert t.broken is None and max(t.width, t.height) == 45, p
 
 
+def test_mpo_from_a_camera_is_allowed(root: Path) -> None:
+    src = root / "camera.jpg"
+    _noise(120, 90).save(src, "MPO", save_all=True, append_images=[_noise(120, 90, seed=1)])
+    assert Image.open(src).format == "MPO"
+    t = Thumbnailer(root).get(src, 60)
+    assert t.broken is None and (t.width, t.height) == (60, 45)
+    assert check(src) is None
+
+
+EPS = b"""%!PS-Adobe-3.0 EPSF-3.0
+%%BoundingBox: 0 0 16 16
+%%EndComments
+0 0 moveto 16 16 lineto stroke
+showpage
+%%EOF
+"""
+
+
+def test_formats_outside_the_allowed_ones_are_never_parsed(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import EpsImagePlugin
+
+    ran: list[Any] = []
+
+    def ghostscript(*args: Any, **kwargs: Any) -> Any:
+        ran.append(args)
+        raise AssertionError("Ghostscript must never run on a file from the data set")
+
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", ghostscript)
+    monkeypatch.setattr(EpsImagePlugin, "gs_binary", "gs")  # as if Ghostscript were installed
+    (root / "eps.png").write_bytes(EPS)
+    (root / "ps.jpg").write_bytes(EPS.replace(b" EPSF-3.0", b""))
+    ico = _save(_noise(32, 32), root / "icon.png", "ICO")  # a real image, a rare plugin
+    th = Thumbnailer(root)
+    for path in (root / "eps.png", root / "ps.jpg", ico):
+        t = th.get(path, 64)
+        assert t.broken == "not an image (format not allowed)", (path, t.broken)
+        assert t.data == b""
+        assert th.check(path) == "not an image (format not allowed)"
+        assert th.check(path, deep=True) == "not an image (format not allowed)"
+    assert ran == []
+    # Garbage matching no plugin at all keeps its own reason.
+    (root / "junk.png").write_bytes(b"\x01\x02 not any format at all, just bytes")
+    assert th.get(root / "junk.png", 64).broken == "not an image (unknown format)"
+
+
 # -- broken files ----------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@
  */
 import type { AnyModel, Initialize, Render } from "@anywidget/types";
 import { formatCount, formatLoss, formatProb, matchingText, pageText, progressText } from "./core/cardtext";
-import { el } from "./core/dom";
+import { el, setClass, setText } from "./core/dom";
 import { columnsFromTops, keyAction, moveFocus, refocus } from "./core/grid";
 import { isolateKeys } from "./core/keys";
 import {
@@ -203,14 +203,6 @@ function thumbStore(model: Model): ThumbStore {
 /* ---------------------------------------------------------------- small DOM pieces */
 
 /** Writes text only when it differs (no DOM churn on every trait update). */
-function setText(node: HTMLElement, text: string): void {
-  if (node.textContent !== text) node.textContent = text;
-}
-
-function setClass(node: HTMLElement, cls: string, on: boolean): void {
-  if (node.classList.contains(cls) !== on) node.classList.toggle(cls, on);
-}
-
 /** A <select> whose options are (value, text) pairs, rebuilt only when they change. */
 function setOptions(select: HTMLSelectElement, options: readonly [string, string][]): void {
   const key = JSON.stringify(options);

@@ -9,6 +9,7 @@
 import type { AnyModel, Initialize, Render } from "@anywidget/types";
 import Plotly from "plotly.js-basic-dist-min";
 import type { Data, Layout, Shape } from "plotly.js";
+import { formatEta } from "./core/cardtext";
 import { el } from "./core/dom";
 import { isolateKeys } from "./core/keys";
 import { formatLr, nudgeLog } from "./core/logaxis";
@@ -80,10 +81,7 @@ function positive(v: unknown): number | null {
 /** "k / n · ETA 3 s" (ETA left out when unknown). */
 export function progressText(p: Progress): string {
   let text = `${p.done} / ${p.total}`;
-  if (typeof p.eta === "number" && Number.isFinite(p.eta)) {
-    const s = Math.max(0, Math.round(p.eta));
-    text += ` · ETA ${s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`}`;
-  }
+  if (typeof p.eta === "number" && Number.isFinite(p.eta)) text += ` · ETA ${formatEta(p.eta)}`;
   return text;
 }
 

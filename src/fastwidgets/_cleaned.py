@@ -17,8 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import ctypes
+import errno
+import functools
 import json
 import os
+import secrets
+import sys
 import threading
 import time
 import warnings
@@ -27,10 +32,27 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from fastwidgets._paths import STATE_DIR, TRASH_DIR, relative_name, resolve_under
+from fastwidgets._paths import (
+    O_CLOEXEC,
+    O_NOFOLLOW,
+    STATE_DIR,
+    TRASH_DIR,
+    open_nofollow,
+    relative_name,
+    resolve_under,
+    state_dir,
+)
 from fastwidgets._stream import Scheduler, thread_timer
 
 CLEANED_CSV = "cleaned.csv"
+
+ALREADY_IN_TRASH = "already in trash"
+"""The plan's reason for a deleted item an earlier ``apply()`` already moved to the trash."""
+ALREADY_IN_PLACE = "already in place"
+"""The plan's reason for a relabelled item already in the folder of its new label."""
+
+# The move log's version: 2 adds a {"moved": [src, dst]} record after each move made.
+_LOG_VERSION = 2
 
 # One writer at a time: the debounced timer thread and save() share the temporary name.
 _WRITE_LOCK = threading.Lock()
@@ -41,6 +63,27 @@ def _bools(values: Iterable[bool]) -> list[bool]:
     # True/False, and the zips below stay fast for 100,000 rows).
     tolist = getattr(values, "tolist", None)
     return [bool(v) for v in (tolist() if callable(tolist) else values)]
+
+
+def _create_tmp(root: Path) -> tuple[int, Path]:
+    """Create the temporary file for ``cleaned.csv`` in ``root``: ``(fd, path)``.
+
+    ``O_CREAT | O_EXCL | O_NOFOLLOW``: an existing file or a planted symlink at the name is
+    never opened, followed or truncated; another name is tried instead (``-<random>``
+    appended), and after a few tries the write fails with the name in the error.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_NOFOLLOW | O_CLOEXEC
+    name = f".{CLEANED_CSV}.tmp-{os.getpid()}"
+    for attempt in range(8):
+        tmp = root / (name if attempt == 0 else f"{name}-{secrets.token_hex(4)}")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(
+        f"cannot create a temporary file for {CLEANED_CSV} in {root}: {name!r} and the "
+        "other names tried already exist (left as they are)"
+    )
 
 
 def write_cleaned_csv(
@@ -54,11 +97,13 @@ def write_cleaned_csv(
 
     ``labels`` are the final labels (new where relabelled).  Rows keep the items' order;
     deleted items are left out.  If anything fails, the old file is left as it was and the
-    temporary file is removed.
+    temporary file is removed.  A ``cleaned.csv`` that is a symlink leading outside the
+    root is refused (:class:`~fastwidgets._paths.OutsideRoot`); the temporary file is
+    created exclusively, never through an existing file or link.
     """
     root = Path(root)
     path = root / CLEANED_CSV
-    tmp = root / f".{CLEANED_CSV}.tmp-{os.getpid()}"
+    resolve_under(root, CLEANED_CSV)  # a cleaned.csv linked out of the root: refused
     valid, gone = _bools(is_valid), _bools(deleted)
     if not len(names) == len(labels) == len(valid) == len(gone):
         raise ValueError(
@@ -66,8 +111,9 @@ def write_cleaned_csv(
             f"{len(valid)} is_valid, {len(gone)} deleted"
         )
     with _WRITE_LOCK:
+        fd, tmp = _create_tmp(root)
         try:
-            with open(tmp, "w", encoding="utf-8", newline="") as f:
+            with open(fd, "w", encoding="utf-8", newline="") as f:
                 writer = csv.writer(f)
                 writer.writerow(("name", "label", "is_valid"))
                 writer.writerows(
@@ -79,7 +125,7 @@ def write_cleaned_csv(
                 os.fsync(f.fileno())  # the data reaches the disk before the rename does
             os.replace(tmp, path)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)  # ours: made by _create_tmp just now
             raise
     return path
 
@@ -197,7 +243,9 @@ def plan_moves(
     ``reason`` says why when the item cannot move (a relabelled item moves only when its
     parent folder is named after its original label; the file must exist and be under the
     root).  ``move_deleted_to=None`` leaves deleted items in place.  Deleted wins over
-    relabelled.
+    relabelled.  A second apply moves nothing twice: a deleted item already under the
+    trash folder is skipped with the reason ``"already in trash"``, a relabelled one whose
+    folder is already named after its new label with ``"already in place"``.
     """
     root = Path(root)
     trash = None
@@ -214,11 +262,15 @@ def plan_moves(
                 continue
             entry: dict[str, Any] = {"name": name, "action": "trash", "src": name}
             dst, reason = f"{trash}/{name}", None
+            if name.startswith(f"{trash}/"):  # moved there by an earlier apply
+                reason = ALREADY_IN_TRASH
         elif new is not None and move_relabelled:
             entry = {"name": name, "action": "relabel", "src": name}
             pure = PurePosixPath(name)
             reason = _bad_folder_name(new)
-            if reason is None and pure.parent.name != label:
+            if reason is None and pure.parent.name == new:  # moved by an earlier apply
+                reason = ALREADY_IN_PLACE
+            elif reason is None and pure.parent.name != label:
                 reason = (
                     f"its folder {pure.parent.as_posix()!r} is not named after its label "
                     f"{label!r}, so no folder stands for the new label"
@@ -242,10 +294,100 @@ def plan_moves(
     return plan
 
 
-def _fsync_line(f: Any, record: dict[str, Any]) -> None:
+def _fsync_line(f: Any, record: dict[str, Any], *, sync: bool = True) -> None:
     f.write(json.dumps(record) + "\n")
     f.flush()
-    os.fsync(f.fileno())
+    if sync:
+        os.fsync(f.fileno())
+
+
+# -- moving without overwriting ------------------------------------------------------------
+#
+# Checking that a name is free and then renaming onto it races with anything else writing
+# in the folder: os.rename would silently replace a file that arrived in between.  So the
+# move itself refuses an existing destination: Linux's renameat2(RENAME_NOREPLACE), atomic;
+# else a hard link (which fails on an existing name) and an unlink of the old name; and only
+# on a file system with neither, a rename right after checking the name is still free.
+
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+# Errors meaning "this primitive is not available here", not "the move failed".
+_UNSUPPORTED = {
+    errno.EINVAL,
+    errno.ENOSYS,
+    errno.EPERM,
+    errno.EXDEV,
+    errno.EMLINK,
+    getattr(errno, "ENOTSUP", errno.EINVAL),
+    getattr(errno, "EOPNOTSUPP", errno.EINVAL),
+}
+
+
+def _load_renameat2() -> Callable[[bytes, bytes], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # glibc < 2.28, or a libc without it
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+
+    def renameat2(src: bytes, dst: bytes) -> int:
+        if fn(_AT_FDCWD, src, _AT_FDCWD, dst, _RENAME_NOREPLACE) == 0:
+            return 0
+        return ctypes.get_errno() or errno.EIO
+
+    return renameat2
+
+
+_renameat2 = _load_renameat2()
+
+
+def _rename_noreplace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    """Move ``src`` to ``dst``; ``FileExistsError`` if ``dst`` exists (it is left alone)."""
+    if _renameat2 is not None:
+        code = _renameat2(os.fsencode(src), os.fsencode(dst))
+        if code == 0:
+            return
+        if code not in _UNSUPPORTED:  # EEXIST among them: raised as FileExistsError
+            raise OSError(code, os.strerror(code), os.fspath(src), None, os.fspath(dst))
+    try:
+        # follow_symlinks=False: an item that is a symlink moves as the link itself.
+        os.link(src, dst, follow_symlinks=False)
+    except FileExistsError:
+        raise
+    except OSError as err:
+        if err.errno not in _UNSUPPORTED:
+            raise
+        if os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, "destination exists", os.fspath(dst)) from None
+        os.rename(src, dst)
+        return
+    os.unlink(src)
+
+
+def _move_to_free_name(
+    root: Path,
+    src: str,
+    wanted: str,
+    taken: set[str],
+    before: Callable[[str], None] = lambda _dst: None,
+) -> str:
+    """Move ``root/src`` to ``wanted`` or its first free `` (k)`` name; returns the name.
+
+    ``before(dst)`` runs before each try (apply logs the move there).  A name taken between
+    the check and the move is never overwritten: the next free name is tried.
+    """
+    while True:
+        dst = _free_name(root, wanted, taken)
+        taken.add(dst)
+        before(dst)
+        try:
+            _rename_noreplace(root / src, root / dst)
+        except FileExistsError:
+            continue
+        return dst
 
 
 def apply_moves(root: str | os.PathLike[str], plan: Iterable[dict[str, Any]]) -> Path:
@@ -253,8 +395,9 @@ def apply_moves(root: str | os.PathLike[str], plan: Iterable[dict[str, Any]]) ->
 
     Every source and destination is checked to be under the root before anything moves
     (:class:`~fastwidgets._paths.OutsideRoot` otherwise).  A destination taken meanwhile
-    gets the next free `` (k)`` name: no file is ever overwritten or deleted.  Each move is
-    written to the log before it is made; :func:`read_moves` gives the moves made.
+    gets the next free `` (k)`` name, and the move itself refuses an existing destination,
+    so no file is ever overwritten or deleted.  Each move is written to the log (fsynced)
+    before it is made, and marked made after; :func:`read_moves` gives the moves made.
     """
     root = Path(root)
     todo = [(str(e["src"]), str(e["dst"])) for e in plan if e.get("dst")]
@@ -263,19 +406,15 @@ def apply_moves(root: str | os.PathLike[str], plan: Iterable[dict[str, Any]]) ->
         resolve_under(root, dst)
         relative_name(root, src)
         relative_name(root, dst)
-    state = resolve_under(root, STATE_DIR)
-    state.mkdir(exist_ok=True)
+    state = state_dir(root, create=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     log = state / f"moves-{stamp}.jsonl"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     taken: set[str] = set()
-    with open(log, "x", encoding="utf-8") as f:
-        _fsync_line(f, {"v": 1, "op": "apply", "t": round(time.time(), 3)})
-        for src, planned in todo:
-            if not os.path.lexists(root / src):
-                warnings.warn(f"{src!r} is gone; not moved", stacklevel=2)
-                continue
-            dst = _free_name(root, planned, taken)
-            taken.add(dst)
+    with open(open_nofollow(root, log, flags, 0o644), "w", encoding="utf-8") as f:
+        _fsync_line(f, {"v": _LOG_VERSION, "op": "apply", "t": round(time.time(), 3)})
+
+        def intend(src: str, dst: str) -> None:
             parent = PurePosixPath(dst).parent
             made = [p for p in [parent, *parent.parents] if not (root / p).exists()]
             for folder in reversed(made):
@@ -283,73 +422,125 @@ def apply_moves(root: str | os.PathLike[str], plan: Iterable[dict[str, Any]]) ->
                 _fsync_line(f, {"mkdir": folder.as_posix()})
                 resolve_under(root, folder).mkdir()
             _fsync_line(f, {"src": src, "dst": dst})
-            os.rename(root / src, root / dst)
+
+        for src, planned in todo:
+            if not os.path.lexists(root / src):
+                warnings.warn(f"{src!r} is gone; not moved", stacklevel=2)
+                continue
+            dst = _move_to_free_name(root, src, planned, taken, functools.partial(intend, src))
+            # Not fsynced on its own: the next record's fsync (or the last one) covers it,
+            # and a record lost in a crash is recovered from the files (see _made_moves).
+            _fsync_line(f, {"moved": [src, dst]}, sync=False)
+        os.fsync(f.fileno())
     return log
 
 
-def _log_root(log_path: str | os.PathLike[str]) -> tuple[Path, Path]:
-    log = Path(log_path)
+def _log_root(
+    log_path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None
+) -> tuple[Path, Path]:
+    if root is not None:
+        log = Path(os.path.join(os.path.abspath(root), os.fspath(log_path)))
+        real = resolve_under(root, log)  # OutsideRoot, naming the log
+        if real.parent != Path(os.path.realpath(root)) / STATE_DIR:
+            raise ValueError(
+                f"{log} is not a move log of {root} (those are in {Path(root) / STATE_DIR}/)"
+            )
+        return log, Path(os.path.abspath(root))
+    log = Path(os.path.abspath(log_path))
     if log.parent.name != STATE_DIR:
         raise ValueError(f"{log} is not a move log (those are in <root>/{STATE_DIR}/)")
     return log, log.parent.parent
 
 
-def _read_log(log: Path) -> list[dict[str, Any]]:
+def _read_log(log: Path, root: Path) -> list[dict[str, Any]]:
+    state_dir(root)  # a symlinked .fastwidgets: refused, by name
+    with open(open_nofollow(root, log, os.O_RDONLY), encoding="utf-8") as f:
+        text = f.read()
     records = []
-    for number, line in enumerate(log.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         try:
             record = json.loads(line)
         except ValueError:
-            warnings.warn(f"{log}: line {number} is torn; skipped", stacklevel=3)
+            warnings.warn(f"{log}: line {number} is torn; skipped", stacklevel=4)
             continue
         if isinstance(record, dict):
             records.append(record)
     return records
 
 
-def read_moves(log_path: str | os.PathLike[str]) -> list[tuple[str, str]]:
-    """The ``(src, dst)`` moves a log records that were made (the file is at ``dst``)."""
-    log, root = _log_root(log_path)
-    return [
-        (str(r["src"]), str(r["dst"]))
-        for r in _read_log(log)
-        if "src" in r
-        and os.path.lexists(root / str(r["dst"]))
-        and not os.path.lexists(root / str(r["src"]))
-    ]
+def _made_moves(records: list[dict[str, Any]], root: Path) -> list[tuple[str, str]]:
+    """The ``(src, dst)`` moves a log's records say were made, in order.
+
+    A move is made when a ``moved`` record follows its intent.  The last intent may lack
+    one (a crash between the move and its record): the files decide then, as they do for
+    every intent of a version-1 log, which had no ``moved`` records.  Any other intent
+    without one was a try whose name was taken meanwhile, and the next name was used.
+    """
+    version = next((r.get("v") for r in records if r.get("op") == "apply"), 1)
+    intents = [(str(r["src"]), str(r["dst"])) for r in records if "src" in r and "dst" in r]
+    done = {
+        (str(r["moved"][0]), str(r["moved"][1]))
+        for r in records
+        if isinstance(r.get("moved"), list) and len(r["moved"]) == 2
+    }
+    last = len(intents) - 1
+
+    def made(k: int, src: str, dst: str) -> bool:
+        if (src, dst) in done:
+            return True
+        if version != 1 and k != last:
+            return False  # a try whose name was taken: the next try has the move
+        return os.path.lexists(root / dst) and not os.path.lexists(root / src)
+
+    return [(src, dst) for k, (src, dst) in enumerate(intents) if made(k, src, dst)]
 
 
-def undo_moves(log_path: str | os.PathLike[str]) -> list[tuple[str, str]]:
+def read_moves(
+    log_path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None
+) -> list[tuple[str, str]]:
+    """The ``(src, dst)`` moves a log records that were made (the file is at ``dst``).
+
+    ``root``, when given, must hold the log in its ``.fastwidgets`` folder (as for
+    :func:`undo_moves`).
+    """
+    log, base = _log_root(log_path, root)
+    return [m for m in _made_moves(_read_log(log, base), base) if os.path.lexists(base / m[1])]
+
+
+def undo_moves(
+    log_path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None
+) -> list[tuple[str, str]]:
     """Move back the files a move log (``<root>/.fastwidgets/moves-*.jsonl``) moved.
 
-    Newest move first.  A file no longer at its destination is skipped with a warning; if
-    its old place is taken meanwhile it comes back under a free `` (k)`` name.  Folders the
+    With ``root`` given, a log that is not in ``<root>/.fastwidgets/`` is refused
+    (``ValueError``, or :class:`~fastwidgets._paths.OutsideRoot` when it resolves outside
+    the root); without it, the root is the folder above the log's.  Newest move first.  A
+    file no longer at its destination is skipped with a warning; if its old place is taken
+    meanwhile it comes back under a free `` (k)`` name (never overwriting).  Folders the
     apply created are removed again when empty.  Returns the ``(from, to)`` moves made, in
     the form ``Decisions.record_moves`` takes.
     """
-    log, root = _log_root(log_path)
-    records = _read_log(log)
-    moves = [(str(r["src"]), str(r["dst"])) for r in records if "src" in r and "dst" in r]
+    log, base = _log_root(log_path, root)
+    records = _read_log(log, base)
+    moves = _made_moves(records, base)
     for src, dst in moves:
-        resolve_under(root, src)
-        resolve_under(root, dst)
+        resolve_under(base, src)
+        resolve_under(base, dst)
     done: list[tuple[str, str]] = []
     taken: set[str] = set()
     for src, dst in reversed(moves):
-        if not os.path.lexists(root / dst):
-            if not os.path.lexists(root / src):
+        if not os.path.lexists(base / dst):
+            if not os.path.lexists(base / src):  # else already moved back (a second undo)
                 warnings.warn(f"{dst!r} is gone; cannot move it back to {src!r}", stacklevel=2)
-            continue  # else the crash came before this move: the file never left
-        back = _free_name(root, src, taken)
-        taken.add(back)
+            continue
+        (base / src).parent.mkdir(parents=True, exist_ok=True)
+        back = _move_to_free_name(base, dst, src, taken)
         if back != src:
             warnings.warn(f"{src!r} is taken; {dst!r} moved back as {back!r}", stacklevel=2)
-        (root / back).parent.mkdir(parents=True, exist_ok=True)
-        os.rename(root / dst, root / back)
         done.append((dst, back))
     for r in reversed(records):
         if "mkdir" in r:
-            folder = resolve_under(root, str(r["mkdir"]))
+            folder = resolve_under(base, str(r["mkdir"]))
             with contextlib.suppress(OSError):  # rmdir only ever removes an empty folder
                 folder.rmdir()
     return done

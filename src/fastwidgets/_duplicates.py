@@ -22,6 +22,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from fastwidgets._paths import resolve_under
+
 __all__ = ["content_hashes", "embed", "exact_pairs", "near_pairs", "pairs_table", "pool"]
 
 _READ_CHUNK = 1 << 20
@@ -30,11 +32,8 @@ _READ_CHUNK = 1 << 20
 def _hash_file(path: Path, root_real: str | None) -> str | None:
     """BLAKE2b of a file's bytes, or ``None`` if it cannot be read (or is outside the root)."""
     try:
-        real = os.path.realpath(path)
-        if root_real is not None and not (
-            real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
-        ):
-            return None
+        # resolve_under raises OutsideRoot (a ValueError) for a path leading outside.
+        real = os.path.realpath(path) if root_real is None else resolve_under(root_real, path)
         h = hashlib.blake2b(digest_size=20)
         with open(real, "rb") as f:
             # Chunked reads: memory stays flat whatever the file size.
@@ -53,7 +52,8 @@ def content_hashes(
     About 30 us per small file already in the OS cache (the usual case: training has just
     read them).  ``workers`` > 1 reads slices of the list in threads, which helps only on
     cold or network storage: with cached files the GIL makes threads slower.  With ``root``
-    given, a path that resolves outside it is not read and gives ``None``.
+    given, a relative path is taken from the root, and a path that resolves outside it
+    (``_paths.resolve_under``) is not read and gives ``None``.
     """
     root_real = os.path.realpath(root) if root is not None else None
 

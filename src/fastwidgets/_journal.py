@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fastwidgets._paths import STATE_DIR
+from fastwidgets._paths import STATE_DIR, open_nofollow, state_dir
 
 JOURNAL_VERSION = 1
 PAIR_VERDICTS = ("keep_both", "delete_left", "delete_right")
@@ -80,6 +80,9 @@ class Decisions:
     ``names`` are the items' relative POSIX names, ``labels`` their original labels and
     ``classes`` the labels one may relabel to (default: the sorted set of ``labels``).
     ``journal`` is the journal file (see :func:`journal_path`); ``None`` keeps no journal.
+    The journal's folder and the journal itself must not be symlinks, nor lead outside
+    the root (the folder above ``.fastwidgets``): :class:`~fastwidgets._paths.SymlinkRefused`
+    or :class:`~fastwidgets._paths.OutsideRoot`, naming the path, is raised at once.
 
     Actions return True when they changed something; an action that would leave the state
     as it is records nothing.  An unknown item raises ``KeyError``, an unknown label
@@ -453,6 +456,20 @@ class Decisions:
             "after": [self._label_json(ac), ad],
         }
 
+    def _open_journal(self, journal: Path, flags: int, *, create: bool = False) -> int:
+        """Open the journal, refusing a symlinked ``.fastwidgets`` or ``cleaner.jsonl``.
+
+        The root is the folder above the journal's folder.  The journal is appended to
+        and read on every session: following a planted link would let an append land on
+        (or a replay read) a file outside the data.
+        """
+        root = journal.parent.parent
+        if journal.parent.name == STATE_DIR:
+            state_dir(root, create=create)  # refuses a symlinked .fastwidgets, by name
+        elif create:
+            journal.parent.mkdir(parents=True, exist_ok=True)
+        return open_nofollow(root, journal, flags, 0o644)
+
     def _write(self, record: dict[str, Any]) -> None:
         if self.journal is None:
             return
@@ -460,12 +477,11 @@ class Decisions:
         if self._needs_newline:
             # A torn last line from a crash: end it, so our record starts a line of its own.
             line = "\n" + line
-        self.journal.parent.mkdir(parents=True, exist_ok=True)
         data = memoryview((line + "\n").encode("utf-8"))
         # Unbuffered, so that on failure nothing is left in a buffer to land later, and
         # the file is cut back to where it was: the action raises and is not recorded,
         # in this session or in any replay.
-        fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = self._open_journal(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, create=True)
         try:
             end = os.lseek(fd, 0, os.SEEK_END)
             try:
@@ -482,9 +498,11 @@ class Decisions:
 
     def _replay(self, path: Path) -> None:
         try:
-            data = path.read_bytes()
+            fd = self._open_journal(path, os.O_RDONLY)
         except FileNotFoundError:
             return
+        with os.fdopen(fd, "rb") as f:
+            data = f.read()
         self._needs_newline = bool(data) and not data.endswith(b"\n")
         lines = data.split(b"\n")
         for number, raw in enumerate(lines, 1):

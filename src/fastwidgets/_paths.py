@@ -10,6 +10,7 @@ read or move someone's other files.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import warnings
 from collections.abc import Iterable
@@ -26,12 +27,28 @@ STATE_DIR = ".fastwidgets"
 TRASH_DIR = "trash"
 """The folder under the root that ``apply()`` moves deleted items into."""
 
+TRAIN_DIR = "train"
+"""The top-level folder of the training split (fastai's ``from_folder`` default)."""
+
 VALID_DIRS = frozenset({"valid", "val"})
-"""Folder names that put every image below them in the validation split."""
+"""Top-level folder names that put every image below them in the validation split."""
 
 
 class OutsideRoot(ValueError):
     """A path, or a symlink on the way to it, leads outside the cleaner's root."""
+
+
+class SymlinkRefused(OutsideRoot):
+    """A file or folder of the cleaner's own state (journal, move log, cleaned.csv's
+    temporary file) is a symlink.  Those are never followed: a planted link could make an
+    append or a truncation land on any file the user can write."""
+
+
+# Flags that exist on POSIX only; 0 elsewhere (Windows has no symlink-following opens to
+# guard against in the same way, and a plain lstat check is made there instead).
+O_NOFOLLOW: int = getattr(os, "O_NOFOLLOW", 0)
+O_DIRECTORY: int = getattr(os, "O_DIRECTORY", 0)
+O_CLOEXEC: int = getattr(os, "O_CLOEXEC", 0)
 
 
 def _is_within(path: str, root: str) -> bool:
@@ -54,6 +71,69 @@ def resolve_under(root: str | os.PathLike[str], name_or_path: str | os.PathLike[
             "only files under the root are read or moved"
         )
     return Path(real)
+
+
+def _refuse_link(path: str | os.PathLike[str], err: OSError) -> Exception:
+    """``err`` from an ``O_NOFOLLOW`` open, as :class:`SymlinkRefused` when the path was a
+    link (Linux says ELOOP, the BSDs EMLINK), else unchanged."""
+    if err.errno in (errno.ELOOP, errno.EMLINK) or os.path.islink(path):
+        return SymlinkRefused(
+            f"{os.fspath(path)!r} is a symlink; the cleaner never follows a link for its own "
+            "files (remove the link, or point the cleaner at the real folder)"
+        )
+    return err
+
+
+def open_nofollow(
+    root: str | os.PathLike[str],
+    path: str | os.PathLike[str],
+    flags: int,
+    mode: int = 0o666,
+) -> int:
+    """``os.open(path, flags)`` for one of the cleaner's own files, refusing symlinks.
+
+    ``path`` (absolute, or relative to ``root``) must lie under ``root``
+    (:class:`OutsideRoot`), and neither it nor its folder may be a symlink
+    (:class:`SymlinkRefused`, naming the link).  The folder is opened with ``O_NOFOLLOW``
+    and the file with ``O_NOFOLLOW`` relative to that folder's descriptor, so a link
+    swapped in after the check is not followed either.  Returns the file descriptor.
+    """
+    resolve_under(root, path)
+    full = os.path.join(os.fspath(root), os.fspath(path))
+    folder, base = os.path.split(full)
+    if not O_NOFOLLOW or os.open not in os.supports_dir_fd:  # Windows: check, then open
+        for p in (folder, full):
+            if os.path.islink(p):
+                raise _refuse_link(p, OSError(errno.ELOOP, "symlink"))
+        return os.open(full, flags | O_CLOEXEC, mode)
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    except OSError as err:
+        raise _refuse_link(folder, err) from None
+    try:
+        return os.open(base, flags | O_NOFOLLOW | O_CLOEXEC, mode, dir_fd=dir_fd)
+    except OSError as err:
+        raise _refuse_link(full, err) from None
+    finally:
+        os.close(dir_fd)
+
+
+def state_dir(root: str | os.PathLike[str], *, create: bool = False) -> Path:
+    """``<root>/.fastwidgets``, the folder of the journal and the move logs.
+
+    Refused (:class:`SymlinkRefused`) when it is a symlink, and (:class:`OutsideRoot`) when
+    it resolves outside the root; ``create=True`` makes it when missing.
+    """
+    path = Path(root) / STATE_DIR
+    if os.path.islink(path):
+        raise _refuse_link(path, OSError(errno.ELOOP, "symlink"))
+    resolve_under(root, STATE_DIR)
+    if create:
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(parents=True)
+        if os.path.islink(path):  # made a link between the check and the mkdir
+            raise _refuse_link(path, OSError(errno.ELOOP, "symlink"))
+    return path
 
 
 def relative_name(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> str:
@@ -151,9 +231,39 @@ def names_under(
 
 
 def split_of(name: str) -> str:
-    """``"valid"`` if a folder in the relative ``name`` is called valid/val, else ``"train"``."""
-    folders = name.split("/")[:-1]
-    return "valid" if any(f in VALID_DIRS for f in folders) else "train"
+    """``"valid"`` if the relative ``name`` lies in a top-level ``valid``/``val`` folder,
+    else ``"train"`` (fastai's ``GrandparentSplitter`` on a ``train``/``valid`` layout)."""
+    top, sep, _ = name.partition("/")
+    return "valid" if sep and top in VALID_DIRS else "train"
+
+
+def _split_folders(found: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """Keep only the files of the top-level split folders, when there are any.
+
+    fastai's ``ImageDataLoaders.from_folder`` lists ``train/`` and ``valid/`` only and
+    splits by them, so a ``test/`` folder beside them is not part of the data set; the
+    cleaner shows what fastai trains on.  Each other top-level folder holding images (and
+    loose files at the top) is named in a warning, so nothing goes missing silently.
+    """
+    split_tops = {TRAIN_DIR, *VALID_DIRS}
+    if not any(name.partition("/")[0] in split_tops for name, _, _ in found):
+        return found
+    kept: list[tuple[str, str, str]] = []
+    skipped: dict[str, int] = {}
+    for item in found:
+        top, sep, _ = item[0].partition("/")
+        if sep and top in split_tops:
+            kept.append(item)
+        else:
+            key = top + "/" if sep else "(files at the top of the root)"
+            skipped[key] = skipped.get(key, 0) + 1
+    for key, n in sorted(skipped.items()):
+        warnings.warn(
+            f"{key!r} ({n} image{'s' if n != 1 else ''}) skipped: the root has train/valid "
+            "folders, so only those are listed, as fastai's from_folder does",
+            stacklevel=3,
+        )
+    return kept
 
 
 def scan_folder(
@@ -162,13 +272,16 @@ def scan_folder(
 ) -> list[tuple[str, str, str]]:
     """Every image file under ``root``, as ``(name, label, split)`` sorted by name.
 
-    ``label`` is the parent folder's name (fastai's ``parent_label``), ``split`` is
-    ``"valid"`` when a folder below the root is called ``valid`` or ``val``.  Hidden files
-    and folders (macOS ``._x.jpg`` copies, ``.ipynb_checkpoints``), ``.fastwidgets`` and the
-    top-level ``trash`` folder are skipped.  A symlink whose target is outside the root is
-    skipped with a warning naming it, so one bad link does not stop the scan; symlinked
-    folders are not entered (their files, if under the root, are found at their real place,
-    and a link to an ancestor would loop).
+    ``label`` is the parent folder's name (fastai's ``parent_label``).  The splits mirror
+    fastai's ``ImageDataLoaders.from_folder``: when the root has top-level ``train`` and/or
+    ``valid`` (or ``val``) folders holding images, only the files under those are listed,
+    split by them, and any other top-level folder with images (a ``test/``, say) is
+    skipped with a warning naming it; otherwise every file is listed, as ``"train"``.
+    Hidden files and folders (macOS ``._x.jpg`` copies, ``.ipynb_checkpoints``),
+    ``.fastwidgets`` and the top-level ``trash`` folder are skipped.  A symlink whose
+    target is outside the root is skipped with a warning naming it, so one bad link does
+    not stop the scan; symlinked folders are not entered (their files, if under the root,
+    are found at their real place, and a link to an ancestor would loop).
     """
     exts = {e.lower() if e.startswith(".") else "." + e.lower() for e in extensions}
     real_root = os.path.realpath(root)
@@ -207,4 +320,4 @@ def scan_folder(
                 label = prefix.rsplit("/", 2)[-2] if prefix else root_label
                 found.append((rel, label, split_of(rel)))
     found.sort(key=lambda t: t[0])
-    return found
+    return _split_folders(found)

@@ -36,6 +36,15 @@ _ENTRY_OVERHEAD = 256
 # icon, an MNIST digit) it is often smaller than JPEG's headers and tables alone.
 _TRY_PNG_PIXELS = 64 * 64
 _JPEG_QUALITY = 85
+# The formats PIL may open.  Without ``formats=`` PIL tries every plugin it has, by the
+# file's bytes whatever its name: an EPS or PS file named ``x.png`` would be rendered by
+# Ghostscript (a separate interpreter, with its own history of exploits), and rare plugins
+# (FITS, SPIDER, PSD, ...) would parse untrusted data scraped from the web.  Only the
+# common raster formats of image data sets are allowed.  MPO (multi-picture JPEG from
+# cameras) is opened by PIL's JPEG plugin, so allowing JPEG allows it.
+_ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP", "WEBP", "TIFF")
+_formats_lock = threading.Lock()
+_formats: tuple[str, ...] | None = None
 # The prefetch worker ends after this long without work (and is restarted on demand).
 _WORKER_IDLE_S = 30.0
 # EXIF orientation -> the transpose that shows the image upright (as a browser shows the
@@ -117,19 +126,55 @@ def _stat_file(real: str) -> os.stat_result:
     return st
 
 
+def _allowed_formats() -> tuple[str, ...]:
+    """The allowed formats this PIL build has (asking PIL for one it lacks is an error)."""
+    global _formats
+    with _formats_lock:
+        if _formats is None:
+            Image.init()  # registers every plugin: which of ours exist is then known
+            _formats = tuple(f for f in _ALLOWED_FORMATS if f in Image.OPEN)
+        return _formats
+
+
+def _other_format(real: str) -> str | None:
+    """The format, outside the allowed ones, whose signature the file's first bytes carry.
+
+    Only the plugins' ``accept`` functions run (a comparison of the first bytes), never a
+    plugin's parser, so the reason can tell "EPS named .png" from garbage safely.
+    """
+    try:
+        with open(real, "rb") as f:
+            prefix = f.read(16)
+    except OSError:
+        return None
+    for fmt, (_factory, accept) in list(Image.OPEN.items()):
+        if fmt in _ALLOWED_FORMATS or accept is None:
+            continue
+        try:
+            result = accept(prefix)
+        except Exception:  # noqa: BLE001 - a plugin's own check failing means "not it"
+            continue
+        if result and not isinstance(result, str):  # a str is a warning, not a match
+            return fmt
+    return None
+
+
 def _open(real: str) -> Image.Image:
     """Open an image lazily (header only), refusing decompression bombs, else ``_Broken``.
 
     PIL warns above ``Image.MAX_IMAGE_PIXELS`` and raises above twice that; both are
     refused here with the size in the reason.  The pixel count is checked by hand instead of
     turning PIL's warning into an error, because ``warnings.catch_warnings`` changes
-    process-wide state and is not safe from the prefetch thread.
+    process-wide state and is not safe from the prefetch thread.  Only the formats in
+    ``_ALLOWED_FORMATS`` are tried; any other is ``"not an image (format not allowed)"``.
     """
     try:
-        im = Image.open(real)
+        im = Image.open(real, formats=_allowed_formats())
     except Image.DecompressionBombError as err:
         raise _Broken(f"too many pixels ({err})") from None
     except UnidentifiedImageError:
+        if _other_format(real) is not None:
+            raise _Broken("not an image (format not allowed)") from None
         raise _Broken("not an image (unknown format)") from None
     except PermissionError:
         raise _Broken("permission denied") from None

@@ -101,7 +101,9 @@ class ImageCleaner(StreamWidget):
     def from_folder(cls, root: str | os.PathLike[str], **kwargs: Any) -> ImageCleaner:
         """Every image under ``root``, labelled by its parent folder, in name order.
 
-        A folder named ``valid`` (or ``val``) on the way makes its images the valid split.
+        As fastai's ``from_folder``: with top-level ``train/`` and ``valid/`` (or ``val/``)
+        folders, only those are listed, split by them (another top-level folder, such as
+        ``test/``, is skipped with a warning); otherwise every image is in the train split.
         """
         base = Path(root)
         if not base.is_dir():
@@ -317,12 +319,12 @@ class ImageCleaner(StreamWidget):
             return plan
         log = apply_moves(self.root, plan)
         # Only what really moved is recorded, also when apply_moves stopped halfway.
-        self._renamed(decisions.record_moves(read_moves(log)))
+        self._renamed(decisions.record_moves(read_moves(log, root=self.root)))
         return log
 
     def undo_apply(self, log: str | os.PathLike[str]) -> None:
         """Move the files of an :meth:`apply` back, from its log."""
-        self._renamed(self._need_items().record_moves(undo_moves(Path(log))))
+        self._renamed(self._need_items().record_moves(undo_moves(Path(log), root=self.root)))
 
     def _renamed(self, _changed: Any) -> None:
         # Items keep their index; only their names (and so cleaned.csv) change.

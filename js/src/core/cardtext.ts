@@ -23,7 +23,8 @@ export function formatLoss(x: unknown): string {
   return x.toFixed(2);
 }
 
-/** Seconds left as "12 s", "3 min 5 s", "1 h 2 min". */
+/** Seconds left as "12 s", "3 min 5 s", "1 h 2 min" (every progress line's ETA: the
+ * cleaner's and the LR finder's). */
 export function formatEta(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
   if (s < 60) return `${s} s`;

@@ -6,6 +6,8 @@
  * well-typed values, so the view never trips over a missing field.
  */
 
+import { isRecord } from "./guards";
+
 export interface PageItem {
   i: number;
   name: string;
@@ -58,10 +60,6 @@ export interface Pair {
 }
 
 export const VERDICTS: readonly Verdict[] = ["delete_left", "delete_right", "keep_both"];
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null;
-}
 
 function index(v: unknown): number | null {
   return typeof v === "number" && Number.isInteger(v) && v >= 0 ? v : null;
@@ -119,6 +117,7 @@ export function readPageInfo(raw: unknown, shown: number): PageInfo {
   };
 }
 
+/** The `counts` trait (kept, relabelled, deleted, broken, total); missing or junk counts read 0. */
 export function readCounts(raw: unknown): Counts {
   const r = isRecord(raw) ? raw : {};
   return { kept: count(r.kept), relabelled: count(r.relabelled), deleted: count(r.deleted), broken: count(r.broken), total: count(r.total) };
@@ -137,6 +136,10 @@ export function readRunning(raw: unknown): Progress | null {
   };
 }
 
+/**
+ * The duplicate pairs of `pairs`; entries without two item indices are dropped, an
+ * unknown kind reads "near" and an unknown verdict null (undecided).
+ */
 export function readPairs(raw: unknown): Pair[] {
   if (!Array.isArray(raw)) return [];
   const out: Pair[] = [];
@@ -159,7 +162,7 @@ export function readPairs(raw: unknown): Pair[] {
   return out;
 }
 
-/** The classes as strings (null or junk -> []). */
+/** The `classes` trait as strings, in order (null or junk -> []). */
 export function readClasses(raw: unknown): string[] {
   return Array.isArray(raw) ? raw.map((c) => String(c)) : [];
 }

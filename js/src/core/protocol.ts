@@ -31,6 +31,8 @@
  *   be null or {} when there is nothing yet.
  */
 
+import { isRecord } from "./guards";
+
 /** One series' slice of a delta/reset message, decoded. */
 export interface SeriesChunk {
   name: string;
@@ -84,10 +86,6 @@ export function toFloat64(src: Float64Source): Float64Array {
     return out;
   }
   return Float64Array.from(src as ArrayLike<number>);
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null;
 }
 
 /**

@@ -7,6 +7,8 @@
  * when asked, and unasked for the page in view and the next one (prefetch).
  */
 
+import { isRecord } from "./guards";
+
 /** One decoded thumbnail: bytes to turn into a blob, or the reason the file is broken. */
 export interface ThumbData {
   i: number;
@@ -24,10 +26,6 @@ export type ByteSource = DataView | ArrayBuffer | ArrayBufferView | ArrayLike<nu
 
 /** Image types an <img> may get; anything else is treated as JPEG (the bytes decide anyway). */
 const MIME = /^image\/(jpeg|png|webp|gif|bmp)$/;
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null;
-}
 
 /** The bytes of a buffer, copied into a fresh ArrayBuffer (comm buffers may be views into a larger one). */
 export function toBytes(src: ByteSource | null | undefined): Uint8Array {

@@ -4,6 +4,8 @@
  * and writes the corrected value back. Pure functions, so the rules are tested in node.
  */
 
+import { isRecord } from "./guards";
+
 export type Sort = "loss" | "confidence" | "name";
 export type Split = "train" | "valid";
 export type Mode = "grid" | "pairs";
@@ -42,8 +44,12 @@ export const DEFAULT_VIEW: CleanerView = Object.freeze({
   mode: "grid",
 }) as CleanerView;
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
+/**
+ * A JSON object, arrays excluded (unlike core/guards' isRecord): a view or its filters
+ * sent as an array is junk, and falls back to the defaults rather than being read.
+ */
+function isObject(v: unknown): v is Record<string, unknown> {
+  return isRecord(v) && !Array.isArray(v);
 }
 
 function int(v: unknown, fallback: number, lo: number, hi: number): number {
@@ -61,8 +67,8 @@ function optString(v: unknown): string | null {
  * there are; here only the types and the thumbnail range are enforced.
  */
 export function normalizeView(raw: unknown): CleanerView {
-  const v = isRecord(raw) ? raw : {};
-  const f = isRecord(v.filters) ? v.filters : {};
+  const v = isObject(raw) ? raw : {};
+  const f = isObject(v.filters) ? v.filters : {};
   const d = DEFAULT_VIEW;
   return {
     page: int(v.page, d.page, 0, Number.MAX_SAFE_INTEGER),
@@ -116,8 +122,8 @@ export function stepPage(view: CleanerView, delta: number, pages: number): Clean
  * this version of the frontend does not know (a newer Python) survive the round trip.
  */
 export function toTrait(view: CleanerView, current: unknown): Record<string, unknown> {
-  const base = isRecord(current) ? current : {};
-  const filters = isRecord(base.filters) ? base.filters : {};
+  const base = isObject(current) ? current : {};
+  const filters = isObject(base.filters) ? base.filters : {};
   return { ...base, ...view, filters: { ...filters, ...view.filters } };
 }
 
