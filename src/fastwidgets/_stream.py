@@ -393,7 +393,9 @@ class SeriesStream:
             state_wanted = self._on_state is not None and (self._state_dirty or snapshot_due)
             # State and data take turns when both wait, so state that changes every step
             # (a progress bar) cannot starve the points, nor the points the state.
-            if state_wanted and not (self.pending and self._last_was_state):
+            # A replaced result goes before any state: the view is waiting to redraw.
+            data_first = self._last_was_state or self._reset_next
+            if state_wanted and not (self.pending and data_first):
                 self.publish_state()
                 self._last_was_state = True
             elif self.pending:

@@ -90,6 +90,7 @@ class SGDPlayground(StreamWidget):
         self.user_data = self._user_xy is not None
         self._trajectories: list[tuple[dict[str, Any], Any]] = []
         self._data_key: tuple[Any, ...] | None = None
+        self._memo: dict[tuple[Any, ...], Any] = {}
         self._ready = True
         self._recompute()
 
@@ -186,17 +187,24 @@ class SGDPlayground(StreamWidget):
         # Built aside and swapped in at the end: JupyterLab sends comm messages on a kernel
         # subshell, so this runs on another thread than a cell reading `trajectory`.
         trajectories: list[tuple[dict[str, Any], Any]] = []
+        fresh: dict[tuple[Any, ...], Any] = {}
         for k, spec in enumerate(self._run_specs()):
             run = _sgd_math.Run(spec["optimizer"], float(spec["lr"]), float(spec["momentum"]))
-            traj = _sgd_math.trajectory(
-                X,
-                Y,
-                run,
-                steps=self.steps,
-                start=(float(self.start[0]), float(self.start[1])),
-                batch_size=self.batch_size,
-                seed=self.seed,
-            )
+            start = (float(self.start[0]), float(self.start[1]))
+            # A slider moves one run: the others come from the cache, not from autograd.
+            memo = (run, self._data_key, self.steps, start, self.batch_size, self.seed)
+            traj = self._memo.get(memo)
+            if traj is None:
+                traj = _sgd_math.trajectory(
+                    X,
+                    Y,
+                    run,
+                    steps=self.steps,
+                    start=start,
+                    batch_size=self.batch_size,
+                    seed=self.seed,
+                )
+            fresh[memo] = traj
             key = f"r{k}"
             steps = np.arange(len(traj.loss), dtype=float)
             series[f"{key}:a1"] = (steps, traj.a[:, 0])
@@ -214,6 +222,7 @@ class SGDPlayground(StreamWidget):
                 prefix = f"{label}: " if len(self._run_specs()) > 1 else ""
                 notes.append(f"{prefix}diverged at step {traj.diverged_at} ({why})")
         self._trajectories = trajectories
+        self._memo = fresh  # only the runs shown now: the cache cannot grow
         A, b, c = _sgd_math.quadratic(X, Y)
         with self.hold_sync():
             self.stability = limit
