@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -202,12 +206,14 @@ def test_lr_below_the_limit_converges_and_above_it_diverges() -> None:
     history, losses = lesson_loop(x, yy, lr=1.5)
     traj = m.trajectory(X, y, m.Run("sgd", 1.5))
     k = traj.diverged_at
-    assert k is not None and 5 < k < 100
+    # the error doubles each step (|1 - 1.5·λmax| ≈ 2), the loss grows 4-fold: 1e12 in ~20
+    assert k is not None and 15 <= k <= 25
     assert np.isfinite(traj.a).all() and np.isfinite(traj.loss).all()
     # the diverged point itself is finite here, so it is kept: the values shoot off
     assert len(traj.a) == len(traj.loss) == k + 1
-    assert np.abs(traj.a[k]).max() > m.MAX_PARAM or traj.loss[k] > m.MAX_LOSS
-    assert np.abs(traj.a[k - 1]).max() <= m.MAX_PARAM and traj.loss[k - 1] <= m.MAX_LOSS
+    limit = m.loss_limit(X, y)
+    assert limit == 1e12 * max(traj.loss[0], (y**2).mean().item())  # float32, as computed
+    assert traj.loss[k] > limit and (traj.loss[:k] <= limit).all()
     assert_same(traj, history, losses)  # the same numbers as the lesson until it stops
     assert traj.loss[k] > 1e6 * traj.loss[0]
 
@@ -369,7 +375,11 @@ def test_minimum_is_least_squares_and_quadratic_is_the_mse() -> None:
         ({"seed": 1.5}, "seed must be"),
         ({"start": (1.0,)}, "start must be two numbers"),
         ({"start": (float("nan"), 0.0)}, "start must be two finite numbers"),
-        ({"start": (1e7, 0.0)}, "start must be two finite numbers"),
+        ({"start": (1e13, 0.0)}, "start must be two finite numbers within ±1e+12"),
+        ({"n": 10_001}, "n must be at most 10,000, got 10001"),
+        ({"x": [1.0] * 10_001, "y": [1.0] * 10_001}, "x and y can hold at most 10,000 points"),
+        ({"compare": [{"optimizer": "sgd"}]}, "compare[0] needs lr"),
+        ({"steps": 10_000, "n": 10_000}, "steps must be at most 3,000 with n = 10,000 and 1 run"),
     ],
 )
 def test_check_settings_refuses_with_a_clear_message(settings: dict[str, Any], says: str) -> None:
@@ -459,7 +469,10 @@ CODE_CASES: list[dict[str, Any]] = [
     {"optimizer": "adam", "lr": 0.02, "batch_size": 8, "batch_seed": 3, "steps": 70},
     {"noise": "normal", "noise_scale": 0.5, "n": 37, "seed": 11, "start": [2.5, -3.0]},
     {"noise": "uniform", "noise_scale": 0.1, "n": 20, "lr": 0.7, "steps": 30},
-    {"lr": 1.5},  # diverges: the code's numbers match up to where the widget stops
+    {"lr": 1.5},  # diverges: the shown loop stops where the playground stops
+    {"lr": 1.5, "batch_size": 10, "seed": 3},
+    {"optimizer": "momentum", "lr": 3.0, "momentum": 0.9},  # above 2(1 + β)/λmax
+    {"lr": 1e30, "steps": 5},  # the next point overflows: the playground drops it
 ]
 
 
@@ -477,6 +490,23 @@ def test_code_reproduces_the_trajectory(settings: dict[str, Any]) -> None:
     assert_same(traj, history, losses)
     if traj.diverged_at is None:
         assert len(history) == len(traj.a) == s["steps"] + 1
+    elif np.isfinite(history[-1]).all() and math.isfinite(losses[-1]):
+        # the shown loop breaks where trajectory() stops: the very same finite points
+        assert len(history) == len(traj.a) == traj.diverged_at + 1
+        assert len(losses) == len(traj.loss)
+    else:  # a point that overflowed: the code keeps it, the playground leaves it out
+        assert len(history) == len(traj.a) + 1 == traj.diverged_at + 1
+        assert np.isfinite(traj.a).all() and np.isfinite(traj.loss).all()
+
+
+def test_shown_code_stops_a_diverging_run_with_finite_values() -> None:
+    history, losses, _ = run_code(m.code({"lr": 1.5}))
+    X, y = m.make_data()
+    traj = m.trajectory(X, y, m.Run("sgd", 1.5))
+    assert traj.diverged_at is not None and len(history) == traj.diverged_at + 1 < 101
+    assert np.isfinite(history).all() and np.isfinite(losses).all()
+    np.testing.assert_array_equal(np.array(history), traj.a)
+    np.testing.assert_array_equal(np.array(losses), traj.loss)
 
 
 def test_default_code_is_the_lessons_loop() -> None:
@@ -517,22 +547,45 @@ def test_code_with_compared_runs_reproduces_each_run() -> None:
         assert_same(m.trajectory(X, y, run, batch_size=20, seed=42), history, losses)
 
 
-def test_code_for_user_data_reproduces_the_trajectory() -> None:
+@pytest.mark.parametrize("kind", ["numpy", "column", "list", "pandas", "tensor_grad", "tensor_col"])
+def test_code_for_user_data_reproduces_the_trajectory(kind: str) -> None:
     rng = np.random.default_rng(0)
     x1d = rng.uniform(-3, 3, 60)
     y1d = 0.5 * x1d - 1 + rng.normal(0, 0.3, 60)
-    X, y = m.user_data(x1d, y1d)
+    given: dict[str, Any] = {
+        "numpy": (x1d, y1d),
+        "column": (x1d[:, None], y1d[:, None]),  # shape (n, 1)
+        "list": (x1d.tolist(), y1d.tolist()),
+        "pandas": (__import__("pandas").Series(x1d), __import__("pandas").DataFrame({"y": y1d})),
+        "tensor_grad": (torch.tensor(x1d, requires_grad=True), torch.tensor(y1d)),
+        "tensor_col": (torch.tensor(x1d[:, None]), torch.tensor(y1d[:, None]).float()),
+    }
+    gx, gy = given[kind]
+    X, y = m.user_data(gx, gy)
     for settings in (
         {"user_data": True, "lr": 0.05, "n": 60},
         {"user_data": True, "lr": 0.05, "optimizer": "adam", "batch_size": 6, "n": 60},
         {"user_data": True, "lr": 0.05, "batch_size": 60, "n": 60},  # = full batch
+        {"user_data": True, "lr": 0.5, "n": 60},  # above this data's limit: diverges
     ):
         text = m.code(settings)
         assert "torch.manual_seed" not in text
-        history, losses, _ = run_code(text, x1d=x1d, y=y1d)
-        run = m.Run(settings.get("optimizer", "sgd"), 0.05)  # type: ignore[arg-type]
+        history, losses, _ = run_code(text, x1d=gx, y=gy)
+        run = m.Run(settings.get("optimizer", "sgd"), settings["lr"])  # type: ignore[arg-type]
         traj = m.trajectory(X, y, run, batch_size=settings.get("batch_size"), seed=42)  # type: ignore[arg-type]
         assert_same(traj, history, losses)
+        assert len(history) == len(traj.a) and len(losses) == len(traj.loss)
+        if settings["lr"] == 0.5:
+            assert traj.diverged_at is not None
+
+
+def test_shown_momentum_and_adam_code_says_it_matches_torch_optim() -> None:
+    note = "# the playground calls the same update as torch.optim's step(), bitwise equal"
+    assert note not in m.code({}).splitlines()
+    for optimizer in ("momentum", "adam"):
+        assert note in m.code({"optimizer": optimizer}).splitlines()
+    both = m.code({"compare": [{"optimizer": "adam", "lr": 0.1}]})
+    assert both.splitlines().count(note) == 1
 
 
 # ---- user data ---------------------------------------------------------------------------
@@ -570,3 +623,260 @@ def test_labels() -> None:
     assert m.Run("sgd", 0.1).label == "SGD lr=0.1"
     assert m.Run("momentum", 0.01, 0.9).label == "momentum β=0.9 lr=0.01"
     assert m.Run("adam", 0.001).label == "Adam lr=0.001"
+
+
+# ---- compare runs and Run: one strict rule -----------------------------------------------
+
+
+def test_check_compare_cleans_valid_runs() -> None:
+    assert m.MAX_COMPARE == 2
+    assert m.check_compare([]) == []
+    got = m.check_compare(
+        (
+            {"optimizer": "adam", "lr": np.float32(0.5)},
+            {"optimizer": "momentum", "lr": 1, "momentum": np.float64(0.5)},
+        )
+    )
+    assert got == [
+        {"optimizer": "adam", "lr": 0.5, "momentum": 0.9},
+        {"optimizer": "momentum", "lr": 1.0, "momentum": 0.5},
+    ]
+    assert all(type(c["lr"]) is float and type(c["momentum"]) is float for c in got)
+    # a new list: the caller's dicts are left as they were
+    given = [{"optimizer": "sgd", "lr": 0.1}]
+    m.check_compare(given)
+    assert given == [{"optimizer": "sgd", "lr": 0.1}]
+
+
+@pytest.mark.parametrize(
+    ("compare", "says"),
+    [
+        (None, "compare must be a list"),
+        ("sgd", "compare must be a list"),
+        ({"optimizer": "sgd", "lr": 0.1}, "compare must be a list"),
+        ([{"optimizer": "sgd", "lr": 0.1}] * 3, "compare holds at most 2 runs (3 with the main"),
+        ([0.1], "compare[0] must be a dict"),
+        ([{"optimizer": "sgd", "lr": 0.1, "beta": 0.5}], "compare[0] has unknown keys beta"),
+        ([{"lr": 0.1}], "compare[0] needs optimizer"),
+        ([{"optimizer": "sgd"}], "compare[0] needs lr"),
+        ([{}], "compare[0] needs optimizer and lr"),
+        ([{"optimizer": None, "lr": 0.1}], "compare[0]: optimizer must be one of"),
+        ([{"optimizer": "sgd", "lr": None}], "compare[0]: lr must be a number, got None"),
+        (
+            [{"optimizer": "sgd", "lr": 0.1}, {"optimizer": "sgd", "lr": -1}],
+            "compare[1]: lr must be positive",
+        ),
+        ([{"optimizer": "sgd", "lr": math.inf}], "compare[0]: lr must be a finite number"),
+        ([{"optimizer": "sgd", "lr": "0.1"}], "compare[0]: lr must be a number"),
+        ([{"optimizer": "momentum", "lr": 0.1, "momentum": None}], "compare[0]: momentum"),
+        ([{"optimizer": "momentum", "lr": 0.1, "momentum": 1.0}], "compare[0]: momentum"),
+        ([{"optimizer": "rmsprop", "lr": 0.1}], "compare[0]: optimizer must be one of"),
+    ],
+)
+def test_check_compare_refuses_with_a_clear_message(compare: object, says: str) -> None:
+    with pytest.raises(ValueError, match=r"^" + _re(says)):
+        m.check_compare(compare)
+    if compare is not None:  # code() and check_settings follow the same rule
+        with pytest.raises(ValueError, match=r"^" + _re(says)):
+            m.code({"compare": compare})
+        with pytest.raises(ValueError, match=r"^" + _re(says)):
+            m.check_settings(compare=compare)
+
+
+def test_run_checks_every_field_none_included() -> None:
+    for lr, says in [
+        (None, "lr must be a number, got None"),
+        (math.nan, "lr must be a finite number"),
+        (math.inf, "lr must be a finite number"),
+        (0.0, "lr must be positive"),
+        (-1.0, "lr must be positive"),
+    ]:
+        with pytest.raises(ValueError, match=r"^" + _re(says)):
+            m.Run("sgd", lr)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^momentum must be a number in"):
+        m.Run("momentum", 0.1, None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^optimizer must be one of"):
+        m.Run(None, 0.1)  # type: ignore[arg-type]
+    run = m.Run("momentum", np.float32(0.5), np.float64(0.25))  # type: ignore[arg-type]
+    assert type(run.lr) is float and type(run.momentum) is float
+    assert (run.lr, run.momentum) == (0.5, 0.25)
+
+
+# ---- divergence: relative to the data, and the reason given ------------------------------
+
+
+def _big_line(n: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 1, n)
+    return x, 3e6 * x + 1e6 + rng.normal(0, 1e4, n)
+
+
+def test_data_of_a_large_scale_converges_without_a_false_divergence() -> None:
+    x, yy = _big_line()
+    X, y = m.user_data(x, yy)
+    limit = m.stability_limit(X)
+    best = np.array(m.minimum(X, y))
+    for optimizer, lr in [("sgd", 0.1 * limit), ("sgd", 0.9 * limit), ("momentum", 0.05)]:
+        traj = m.trajectory(X, y, m.Run(optimizer, lr), steps=500)
+        assert traj.diverged_at is None, (optimizer, lr)
+        assert traj.loss[0] > 1e12  # the old absolute MAX_LOSS called this diverged at step 0
+        assert np.allclose(traj.a[-1], best, rtol=1e-4)
+    # a start near that minimum (beyond the old ±1e6 start limit) is fine too
+    near = m.trajectory(X, y, m.Run("sgd", 0.5), start=(2.9e6, 1.1e6), steps=200)
+    assert near.diverged_at is None and np.allclose(near.a[-1], best, rtol=1e-4)
+    # and above the limit it still diverges, with finite values
+    wild = m.trajectory(X, y, m.Run("sgd", 1.5 * limit), steps=500)
+    assert wild.diverged_at is not None
+    assert np.isfinite(wild.a).all() and np.isfinite(wild.loss).all()
+    assert wild.loss[-1] > m.loss_limit(X, y)
+
+
+def test_data_of_a_small_scale_still_reports_divergence() -> None:
+    x, yy = _big_line()
+    X, y = m.user_data(x * 1e-3, yy * 1e-9)  # a ≈ (3, 1e-3), losses ≈ 1e-6
+    limit = m.stability_limit(X)
+    traj = m.trajectory(X, y, m.Run("sgd", 1.2 * limit), steps=2_500, start=(0.0, 0.0))
+    assert traj.diverged_at is not None
+    assert np.isfinite(traj.a).all() and np.isfinite(traj.loss).all()
+
+
+def test_momentum_limit_is_one_plus_beta_times_sgds() -> None:
+    X, y = m.make_data()
+    limit = m.stability_limit(X)
+    for beta in (0.0, 0.5, 0.9):
+        ml = m.momentum_limit(X, beta)
+        assert math.isclose(ml, (1 + beta) * limit, rel_tol=1e-12)
+        below = m.trajectory(X, y, m.Run("momentum", 0.97 * ml, beta), steps=3000)
+        above = m.trajectory(X, y, m.Run("momentum", 1.05 * ml, beta), steps=3000)
+        assert below.diverged_at is None and above.diverged_at is not None, beta
+    with pytest.raises(ValueError, match="momentum"):
+        m.momentum_limit(X, 1.0)
+
+
+def test_divergence_reason_names_the_limit_that_was_passed() -> None:
+    X, y = m.make_data()
+    limit = m.stability_limit(X)
+    assert m.format_limit(limit) == "0.998"
+
+    def why(run: m.Run, bs: int | None = None) -> str:
+        traj = m.trajectory(X, y, run, batch_size=bs, seed=1, steps=2000)
+        assert traj.diverged_at is not None, run
+        return m.divergence_reason(run, limit, bs, 100)
+
+    assert why(m.Run("sgd", 1.5)) == "lr above stability limit ≈ 0.998"
+    assert why(m.Run("sgd", 1.5), bs=100) == "lr above stability limit ≈ 0.998"  # = full
+    assert why(m.Run("sgd", 1.5), bs=10) == "lr above stability limit ≈ 0.998"
+    assert why(m.Run("momentum", 3.0, 0.9)) == "lr above momentum's stability limit ≈ 1.9"
+    # below the full-batch limit, small noisy batches can still tip a run over
+    assert why(m.Run("sgd", 0.95, 0.9), bs=1) == (
+        "small batches make steps noisier: lr near the limit ≈ 0.998 diverges"
+    )
+    assert m.divergence_reason(m.Run("momentum", 1.4, 0.5), limit, 2, 100) == (
+        "small batches make steps noisier: lr near the limit ≈ 1.5 diverges"
+    )
+    assert m.divergence_reason(m.Run("adam", 50.0), limit, None, 100) == "lr too large for Adam"
+    # momentum below its own limit but above plain SGD's is not "above the limit"
+    assert "above" not in m.divergence_reason(m.Run("momentum", 1.5, 0.9), limit, None, 100)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.998477, "0.998"),
+        (1.0, "1"),
+        (0.0285, "0.0285"),
+        (2 / 3, "0.667"),
+        (1.8971, "1.9"),
+        (1234.0, "1230"),
+        (99.95, "100"),
+        (1.125, "1.13"),  # a tie rounds up, as toPrecision does (not to even)
+        (1e-7, "1e-7"),
+        (1.5e21, "1.5e+21"),
+        (0.0, ""),
+        (-1.0, ""),
+        (math.inf, ""),
+        (math.nan, ""),
+    ],
+)
+def test_format_limit_has_three_significant_digits(value: float, text: str) -> None:
+    assert m.format_limit(value) == text
+
+
+def test_format_limit_is_javascripts_text() -> None:
+    # The view writes the limit with formatLimit (js/src/core/sgdform.ts), which is
+    # String(Number(v.toPrecision(3))): the same text for many values.
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    rng = np.random.default_rng(0)
+    values = [
+        *(10.0 ** rng.uniform(-9, 23, 300)),
+        *(rng.integers(1, 2000, 100) / 8),
+        0.5,
+        5e-324,
+        1.7976931348623157e308,
+    ]
+    script = (
+        "const v = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+        "process.stdout.write(JSON.stringify(v.map((x) => String(Number(x.toPrecision(3))))));"
+    )
+    out = subprocess.run(
+        [node, "-e", script], input=json.dumps(values), capture_output=True, text=True, check=True
+    )
+    assert [m.format_limit(v) for v in values] == json.loads(out.stdout)
+
+
+# ---- size limits and messages that name the setting changed ------------------------------
+
+
+def test_n_and_the_work_of_a_recompute_are_capped() -> None:
+    assert m.MAX_N == 10_000
+    m.check_settings(n=10_000, steps=3_000)
+    m.check_settings(n=10_000, steps=1_000, compare=[{"optimizer": "sgd", "lr": 0.1}] * 2)
+    m.check_settings(n=100, steps=10_000, compare=[{"optimizer": "sgd", "lr": 0.1}] * 2)
+    m.check_settings(n=10_000, batch_size=10, steps=3_000)
+    two = [{"optimizer": "adam", "lr": 0.1}] * 2
+    with pytest.raises(ValueError, match=r"^steps must be at most 1,000 with n = 10,000 and 3 r"):
+        m.check_settings(n=10_000, steps=1_001, compare=two)
+    with pytest.raises(ValueError, match=_re("steps · n · runs = 3,001 · 10,000 · 1 is above")):
+        m.check_settings(n=10_000, steps=3_001, batch_size=5)  # minibatches record the full loss
+    with pytest.raises(ValueError, match=r"^n must be at most 5,000 with steps = 2,000 and 3 runs"):
+        m.check_settings(n=6_000, steps=2_000, compare=two, changed="n")
+    with pytest.raises(ValueError, match=r"^no room for another run at steps = 2,000"):
+        m.check_settings(n=6_000, steps=2_000, compare=two, changed="compare")
+    with pytest.raises(ValueError, match=r"^steps must be at most 3,000"):
+        m.check_settings(x=np.zeros(10_000), y=np.zeros(10_000), steps=3_001)
+    X, y = m.make_data(n=10_000)
+    with pytest.raises(ValueError, match=r"^steps must be at most 3,000"):
+        m.trajectory(X, y, m.Run("sgd", 0.1), steps=3_001)
+    with pytest.raises(ValueError, match=r"^steps must be at most"):
+        m.code({"n": 10_000, "steps": 2_000, "compare": two})
+    with pytest.raises(ValueError, match=r"^x and y can hold at most 10,000 points"):
+        m.user_data(np.zeros(10_001), np.zeros(10_001))
+
+
+def test_cross_field_messages_name_the_setting_changed() -> None:
+    # n lowered below the batch size: the message is about n
+    with pytest.raises(ValueError, match=r"^" + _re("n must be at least batch_size = 10, got 5")):
+        m.check_settings(n=5, batch_size=10, changed="n")
+    # the batch size raised above n (or nothing said): the message is about batch_size
+    for changed in ("batch_size", None, "lr"):
+        with pytest.raises(ValueError, match=r"^batch_size must be at most n = 5"):
+            m.check_settings(n=5, batch_size=10, changed=changed)
+    # with the user's x the points are fixed: always the batch size's fault
+    with pytest.raises(ValueError, match=r"^batch_size must be at most n = 3"):
+        m.check_settings(x=[1, 2, 3], y=[1, 2, 3], batch_size=10, changed="n")
+
+
+def test_limits_match_the_browsers() -> None:
+    # js/src/core/sgdform.ts checks what the user types against the same limits
+    ts = (Path(__file__).parents[1] / "js" / "src" / "core" / "sgdform.ts").read_text()
+
+    def const(name: str) -> int:
+        found = re.search(rf"^export const {name} = ([0-9_]+);", ts, re.MULTILINE)
+        assert found, name
+        return int(found.group(1).replace("_", ""))
+
+    assert const("MAX_STEPS") == m.MAX_STEPS
+    assert const("MAX_N") == m.MAX_N
+    assert const("MAX_RUNS") == 1 + m.MAX_COMPARE

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
-  formatLimit, formatNumber, lrToSlider, nextCompare, parseBatch, parseCompare, parseLr, parseMomentum, parseN,
+  formatLimit, formatNumber, lrToSlider, MAX_N, MAX_RUNS, MAX_STEPS, nextCompare, parseBatch, parseCompare, parseLr, parseMomentum, parseN,
   parseNoiseScale, parseSeed, parseSteps, sliderFraction, sliderToLr,
 } from "../src/core/sgdform";
 
@@ -44,13 +44,14 @@ describe("formats", () => {
     expect(formatNumber(NaN)).toBe("");
   });
 
-  it("formatLimit shows two digits, 1.0 included", () => {
-    expect(formatLimit(1.0012)).toBe("1.0");
-    expect(formatLimit(0.6667)).toBe("0.67");
-    expect(formatLimit(12.3)).toBe("12");
-    expect(formatLimit(153.2)).toBe("153");
-    expect(formatLimit(0)).toBe("");
-    expect(formatLimit(Infinity)).toBe("");
+  it("formatLimit shows 3 significant digits, the text of Python's format_limit", () => {
+    // the same cases as tests/test_sgd_math.py::test_format_limit_has_three_significant_digits
+    const cases: [number, string][] = [
+      [0.998477, "0.998"], [1.0, "1"], [0.0285, "0.0285"], [2 / 3, "0.667"], [1.8971, "1.9"],
+      [1234, "1230"], [99.95, "100"], [1.125, "1.13"], [1e-7, "1e-7"], [1.5e21, "1.5e+21"],
+      [0, ""], [-1, ""], [Infinity, ""], [NaN, ""],
+    ];
+    for (const [v, text] of cases) expect(formatLimit(v)).toBe(text);
   });
 });
 
@@ -65,13 +66,17 @@ describe("local checks of typed values", () => {
     expect(!p.ok && p.message).toMatch(/lr must be a positive number/);
   });
 
-  it("n: a whole number ≥ 2, not below the batch size", () => {
+  it("n: a whole number 2 … 10,000, not below the batch size", () => {
     expect(parseN("100", null)).toEqual(ok(100));
     expect(parseN("2", null)).toEqual(ok(2));
-    for (const t of ["1", "0", "-5", "2.5", "", "x"]) expect(parseN(t, null).ok).toBe(false);
+    expect(parseN("10000", null)).toEqual(ok(10000));
+    for (const t of ["1", "0", "-5", "2.5", "", "x", "10001", "1e6"]) expect(parseN(t, null).ok).toBe(false);
+    const big = parseN("10001", null);
+    expect(!big.ok && big.message).toMatch(/from 2 to 10,000/);
     expect(parseN("20", 10)).toEqual(ok(20));
     const p = parseN("5", 10);
-    expect(!p.ok && p.message).toMatch(/batch size 10/);
+    // the words of Python's check_settings(changed="n")
+    expect(!p.ok && p.message).toMatch(/^n must be at least batch_size = 10, got 5/);
   });
 
   it("batch size: full or 1…n", () => {
@@ -87,6 +92,12 @@ describe("local checks of typed values", () => {
     expect(parseSteps("100")).toEqual(ok(100));
     expect(parseSteps("10000")).toEqual(ok(10000));
     for (const t of ["0", "10001", "1.5", ""]) expect(parseSteps(t).ok).toBe(false);
+    const p = parseSteps("0");
+    expect(!p.ok && p.message).toMatch(/^steps must be a whole number from 1 to 10,000/);
+  });
+
+  it("limits: Python's (tests/test_sgd_math.py reads these lines)", () => {
+    expect([MAX_RUNS, MAX_STEPS, MAX_N]).toEqual([3, 10_000, 10_000]);
   });
 
   it("seed: a whole number ≥ 0", () => {

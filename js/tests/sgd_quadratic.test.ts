@@ -55,7 +55,41 @@ describe("contourBox", () => {
   it("leaves out a diverging run's far points (they shoot off the chart)", () => {
     const far = { a1: [-1, 40, -1e3, 1e6, NaN], a2: [1, -50, 1e4, -1e6, Infinity] };
     const near = contourBox([3, 2.5], [-1, 1], [])!;
-    expect(contourBox([3, 2.5], [-1, 1], [far])).toEqual(near);
+    expect(contourBox([3, 2.5], [-1, 1], [far])).toEqual(near); // not said: as diverged
+    expect(contourBox([3, 2.5], [-1, 1], [{ ...far, divergedAt: 4 }])).toEqual(near);
+  });
+
+  it("keeps every point of a converging run in view, however wide its loops", () => {
+    // momentum with β near 1 swings far past the minimum and comes back: not a divergence
+    const loop = { a1: [-1, 30, -20, 10, 3], a2: [1, -25, 18, -4, 2.5], divergedAt: null };
+    const box = contourBox([3, 2.5], [-1, 1], [loop])!;
+    expect(box.x[0]).toBeLessThan(-20);
+    expect(box.x[1]).toBeGreaterThan(30);
+    expect(box.y[0]).toBeLessThan(-25);
+    expect(box.y[1]).toBeGreaterThan(18);
+    // the same points from a run that diverged: only those within reach count
+    const wild = contourBox([3, 2.5], [-1, 1], [{ ...loop, divergedAt: 3 }])!;
+    expect(wild.x[1]).toBeLessThan(30);
+    expect(wild.y[0]).toBeGreaterThan(-25);
+  });
+
+  it("takes in a converged run and leaves out a diverged one, side by side", () => {
+    const converged = { a1: [-1, 25, 3], a2: [1, 2, 2.5], divergedAt: null };
+    const diverged = { a1: [-1, -80, 1e6], a2: [1, 90, -1e6], divergedAt: 2 };
+    const box = contourBox([3, 2.5], [-1, 1], [converged, diverged])!;
+    expect(box.x[1]).toBeGreaterThan(25);
+    expect(box).toEqual(contourBox([3, 2.5], [-1, 1], [converged]));
+  });
+
+  it("takes the run objects of the view as they are (their divergedAt says it)", () => {
+    // sgd.ts passes its RunData (a1, a2, divergedAt and more): structurally a Path
+    const run = { key: "r0", label: "SGD", a1: new Float64Array([-1, 40]), a2: new Float64Array([1, 2]), divergedAt: null };
+    expect(contourBox([3, 2.5], [-1, 1], [run])!.x[1]).toBeGreaterThan(40);
+  });
+
+  it("ignores non-finite points of a converged run", () => {
+    const odd = { a1: [-1, NaN, Infinity], a2: [1, 2, 2], divergedAt: null };
+    expect(contourBox([3, 2.5], [-1, 1], [odd])).toEqual(contourBox([3, 2.5], [-1, 1], []));
   });
 
   it("gives a start on the minimum a box of its own scale", () => {

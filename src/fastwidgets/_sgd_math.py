@@ -15,6 +15,7 @@ import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import numpy as np
@@ -25,19 +26,27 @@ from torch.optim.adam import adam as _optim_adam
 from torch.optim.sgd import sgd as _optim_sgd
 
 __all__ = [
-    "MAX_LOSS",
-    "MAX_PARAM",
+    "DIVERGENCE_FACTOR",
+    "MAX_COMPARE",
+    "MAX_N",
+    "MAX_START",
     "MAX_STEPS",
+    "MAX_WORK",
     "NOISE_KINDS",
     "OPTIMIZERS",
     "Run",
     "Trajectory",
+    "check_compare",
     "check_settings",
     "code",
+    "divergence_reason",
     "features",
+    "format_limit",
     "hessian",
+    "loss_limit",
     "make_data",
     "minimum",
+    "momentum_limit",
     "quadratic",
     "stability_limit",
     "trajectory",
@@ -49,16 +58,31 @@ NOISE_KINDS = ("uniform", "normal")
 DEFAULT_NOISE_SCALE = {"uniform": 1.0, "normal": 0.25}
 """``torch.rand(n)`` is the 2019 lesson's noise; ``0.25 * torch.randn(n)`` the other kind."""
 MAX_STEPS = 10_000
-MAX_N = 1_000_000
-"""Only a guard against a typo filling the memory; the lesson uses 100 points."""
+"""The most steps of one run (js/src/core/sgdform.ts has the same; a test keeps them equal)."""
+MAX_N = 10_000
+"""The most data points: each step computes the loss on all of them, and a slider move
+recomputes every run (js/src/core/sgdform.ts has the same; a test keeps them equal)."""
+MAX_COMPARE = 2
+"""The most runs ``compare`` adds to the main run: three side by side in all."""
+MAX_WORK = 30_000_000
+"""The most ``steps · n · runs`` (points visited by one recompute).  A step costs about
+0.1 ms plus 0.01 µs per point in torch on a laptop core, so this keeps a recompute near a
+second at n = 10,000; at the lesson's n = 100 it never binds (30,000 steps at most)."""
 MAX_SEED = 2**63 - 1
-MAX_PARAM = 1e6
-MAX_LOSS = 1e12
-"""A run has diverged at the first point with |a| or the loss above these, or non-finite:
-well off any chart, and far below float32's overflow, so a diverging run usually ends on
-a huge but finite point that the charts can show leaving."""
+MAX_START = 1e12
+"""|start| bound: far beyond any line a float32 fit can hold, yet the loss there stays
+finite in float32 for data of any sensible scale."""
+DIVERGENCE_FACTOR = 1e12
+"""A run has diverged at the first point whose loss is non-finite or above this times the
+larger of the start's loss and ``mean(y²)`` (the flat line a = 0): relative, so data of
+any scale works, and 1e12 (a parameter error a million times the start's) is far off any
+chart and far below float32's overflow, so a diverging run ends on a huge but finite point
+the charts show leaving.  The loss is a quadratic that grows with |a|, so this bounds the
+parameters too."""
 _ADAM_BETAS = (0.9, 0.999)
 _ADAM_EPS = 1e-8  # torch.optim.Adam's default
+_RUN_KEYS = frozenset({"optimizer", "lr", "momentum"})
+_DEFAULT_MOMENTUM = 0.9
 
 
 def _mse(y_hat: Tensor, y: Tensor) -> Tensor:
@@ -86,6 +110,76 @@ def _length(v: object, name: str) -> int:
         raise ValueError(f"{name} must be a 1-D sequence of numbers, got {v!r}") from None
 
 
+def _check_optimizer(optimizer: object) -> str:
+    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
+        raise ValueError(
+            f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, got {optimizer!r}"
+        )
+    return optimizer
+
+
+def _check_lr(lr: object) -> float:
+    if not _is_number(lr):
+        raise ValueError(f"lr must be a number, got {lr!r}")
+    v = float(lr)  # type: ignore[arg-type]
+    if not math.isfinite(v):
+        raise ValueError(f"lr must be a finite number, got {lr!r}")
+    if v <= 0:
+        raise ValueError(f"lr must be positive, got {lr!r}")
+    return v
+
+
+def _check_momentum(momentum: object) -> float:
+    if not (_is_number(momentum) and 0.0 <= float(momentum) < 1.0):  # type: ignore[arg-type]
+        raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
+    return float(momentum)  # type: ignore[arg-type]
+
+
+def check_compare(compare: object) -> list[dict[str, Any]]:
+    """Validate ``compare`` (the runs shown beside the main one) and return it cleaned.
+
+    A list (or tuple) of at most :data:`MAX_COMPARE` dicts with keys among
+    ``optimizer, lr, momentum``: ``optimizer`` and ``lr`` are required, ``momentum`` is
+    optional (0.9), and the values follow the main settings' rules (``None`` is invalid).
+    Returns new dicts holding all three keys as plain ``str`` and ``float``; raises
+    ``ValueError`` naming the entry otherwise.
+    """
+    if isinstance(compare, (str, bytes, Mapping)) or not isinstance(compare, Sequence):
+        raise ValueError(
+            f"compare must be a list of {{optimizer, lr, momentum}} dicts, got {compare!r}"
+        )
+    if len(compare) > MAX_COMPARE:
+        raise ValueError(
+            f"compare holds at most {MAX_COMPARE} runs ({MAX_COMPARE + 1} with the main run), "
+            f"got {len(compare)}"
+        )
+    out: list[dict[str, Any]] = []
+    for i, extra in enumerate(compare):
+        where = f"compare[{i}]"
+        if not isinstance(extra, Mapping):
+            raise ValueError(f"{where} must be a dict of optimizer, lr and momentum, got {extra!r}")
+        unknown = sorted(map(str, set(extra) - _RUN_KEYS))
+        if unknown:
+            raise ValueError(
+                f"{where} has unknown keys {', '.join(unknown)}: "
+                "a run is {optimizer, lr, momentum}"
+            )
+        missing = [k for k in ("optimizer", "lr") if k not in extra]
+        if missing:
+            raise ValueError(f"{where} needs {' and '.join(missing)}, got {dict(extra)!r}")
+        try:
+            out.append(
+                {
+                    "optimizer": _check_optimizer(extra["optimizer"]),
+                    "lr": _check_lr(extra["lr"]),
+                    "momentum": _check_momentum(extra.get("momentum", _DEFAULT_MOMENTUM)),
+                }
+            )
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
+    return out
+
+
 def check_settings(
     *,
     lr: object = None,
@@ -100,28 +194,25 @@ def check_settings(
     start: object = None,
     x: object = None,
     y: object = None,
+    compare: object = None,
+    changed: str | None = None,
 ) -> None:
     """Raise ``ValueError`` naming the first invalid setting; settings left ``None`` pass.
 
     ``batch_size=None`` means full batch and ``noise_scale=None`` the noise kind's default,
     so both are valid.  ``batch_size`` is checked against ``len(x)`` when ``x`` is given,
-    else against ``n``.
+    else against ``n``.  ``compare`` is checked by :func:`check_compare`.  With ``steps``
+    and ``n`` (or ``x``) known, ``steps · n · runs`` (runs = 1 + the compared ones) must
+    be at most :data:`MAX_WORK`.  ``changed`` names the setting the user just changed, so
+    a rule between two settings (batch size ≤ n, the work cap) names that one: lowering
+    ``n`` below the batch size says "n must be at least batch_size = 10".
     """
-    if optimizer is not None and optimizer not in OPTIMIZERS:
-        raise ValueError(
-            f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, got {optimizer!r}"
-        )
+    if optimizer is not None:
+        _check_optimizer(optimizer)
     if lr is not None:
-        if not _is_number(lr):
-            raise ValueError(f"lr must be a number, got {lr!r}")
-        if not math.isfinite(float(lr)):  # type: ignore[arg-type]
-            raise ValueError(f"lr must be a finite number, got {lr!r}")
-        if float(lr) <= 0:  # type: ignore[arg-type]
-            raise ValueError(f"lr must be positive, got {lr!r}")
-    if momentum is not None and not (
-        _is_number(momentum) and 0.0 <= float(momentum) < 1.0  # type: ignore[arg-type]
-    ):
-        raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
+        _check_lr(lr)
+    if momentum is not None:
+        _check_momentum(momentum)
     if steps is not None and not (_is_int(steps) and 1 <= int(steps) <= MAX_STEPS):  # type: ignore[call-overload]
         raise ValueError(f"steps must be a whole number from 1 to {MAX_STEPS:,}, got {steps!r}")
     if noise is not None and noise not in NOISE_KINDS:
@@ -136,6 +227,7 @@ def check_settings(
         raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
     if start is not None:
         _check_start(start)
+    runs = 1 if compare is None else 1 + len(check_compare(compare))
     if n is not None:
         if not _is_int(n):
             raise ValueError(f"n must be a whole number, got {n!r}")
@@ -152,17 +244,46 @@ def check_settings(
             raise ValueError(f"x and y must have the same length, got {nx} and {ny}")
         if nx < 2:
             raise ValueError(f"x and y need at least 2 points (a line needs two), got {nx}")
+        if nx > MAX_N:
+            raise ValueError(f"x and y can hold at most {MAX_N:,} points, got {nx:,}")
         points = nx
     if batch_size is not None:
         if not _is_int(batch_size):
             raise ValueError(f"batch_size must be a whole number or None, got {batch_size!r}")
-        if int(batch_size) < 1:  # type: ignore[call-overload]
+        bs = int(batch_size)  # type: ignore[call-overload]
+        if bs < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size!r}")
-        if points is not None and int(batch_size) > points:  # type: ignore[call-overload]
+        if points is not None and bs > points:
+            if changed == "n" and x is None:
+                raise ValueError(f"n must be at least batch_size = {bs}, got {points}")
             raise ValueError(
                 f"batch_size must be at most n = {points} (the number of points), "
                 f"got {batch_size!r}"
             )
+    if steps is not None and points is not None:
+        _check_work(int(steps), points, runs, changed)  # type: ignore[call-overload]
+
+
+def _check_work(steps: int, n: int, runs: int, changed: str | None) -> None:
+    # Every step records the full-data loss, a minibatch step included, so a step costs n.
+    work = steps * n * runs
+    if work <= MAX_WORK:
+        return
+    why = (
+        f"steps · n · runs = {steps:,} · {n:,} · {runs} is above {MAX_WORK:,}, "
+        "the most one recompute does"
+    )
+    runs_text = f"{runs} run{'s' if runs > 1 else ''}"
+    if changed == "n":
+        raise ValueError(
+            f"n must be at most {MAX_WORK // (steps * runs):,} with steps = {steps:,} "
+            f"and {runs_text} ({why})"
+        )
+    if changed == "compare":
+        raise ValueError(f"no room for another run at steps = {steps:,} and n = {n:,} ({why})")
+    raise ValueError(
+        f"steps must be at most {MAX_WORK // (n * runs):,} with n = {n:,} and {runs_text} ({why})"
+    )
 
 
 def _check_start(start: object) -> tuple[float, float]:
@@ -170,8 +291,8 @@ def _check_start(start: object) -> tuple[float, float]:
         a1, a2 = (float(v) for v in start)  # type: ignore[attr-defined]
     except (TypeError, ValueError):
         raise ValueError(f"start must be two numbers (a1, a2), got {start!r}") from None
-    if not all(math.isfinite(v) and abs(v) <= MAX_PARAM for v in (a1, a2)):
-        raise ValueError(f"start must be two finite numbers within ±{MAX_PARAM:g}, got {start!r}")
+    if not all(math.isfinite(v) and abs(v) <= MAX_START for v in (a1, a2)):
+        raise ValueError(f"start must be two finite numbers within ±{MAX_START:g}, got {start!r}")
     return a1, a2
 
 
@@ -180,15 +301,19 @@ class Run:
     """One optimizer run: ``"sgd"`` (the lesson's loop), ``"momentum"`` or ``"adam"``.
 
     ``momentum`` is β for ``torch.optim.SGD(momentum=β)``; the other optimizers ignore it.
-    Invalid values raise ``ValueError`` here already.
+    Every field is checked here, ``None`` included (an lr that is ``None``, non-finite or
+    ≤ 0 raises ``ValueError`` naming lr), and the numbers are stored as plain floats.
     """
 
     optimizer: str
     lr: float
-    momentum: float = 0.9
+    momentum: float = _DEFAULT_MOMENTUM
 
     def __post_init__(self) -> None:
-        check_settings(optimizer=self.optimizer, lr=self.lr, momentum=self.momentum)
+        # Frozen: the checked, converted values go in through object.__setattr__.
+        object.__setattr__(self, "optimizer", _check_optimizer(self.optimizer))
+        object.__setattr__(self, "lr", _check_lr(self.lr))
+        object.__setattr__(self, "momentum", _check_momentum(self.momentum))
 
     @property
     def label(self) -> str:
@@ -203,9 +328,9 @@ class Trajectory:
     """Every step of one run.
 
     ``a[t]`` is the parameter before step t (``a[0]`` is the start) and ``loss[t]`` the
-    full-data MSE at ``a[t]``.  ``diverged_at`` is the first step whose point is
-    non-finite, has |a| > 1e6 or loss > 1e12; the run stopped there and the arrays hold
-    the finite points up to it (that point included when finite), so no NaN or inf ever
+    full-data MSE at ``a[t]``.  ``diverged_at`` is the first step whose loss is
+    non-finite or above :func:`loss_limit`; the run stopped there and the arrays hold the
+    finite points up to it (that point included when finite), so no NaN or inf ever
     leaves this module.
     """
 
@@ -299,6 +424,64 @@ def stability_limit(X: Tensor) -> float:
     return 2.0 / lam if lam > 0 else math.inf
 
 
+def momentum_limit(X: Tensor, beta: float) -> float:
+    """``2(1 + β)/λmax``: full-batch SGD with momentum β converges for lr below it.
+
+    Heavy-ball momentum on a quadratic is stable while ``lr·λ < 2(1 + β)`` for every
+    eigenvalue λ of the Hessian, so the limit is plain SGD's times ``1 + β``.
+    """
+    return (1.0 + _check_momentum(beta)) * stability_limit(X)
+
+
+def format_limit(limit: float) -> str:
+    """A stability limit as the widget and the view both show it: 3 significant digits.
+
+    The text of JavaScript's ``String(Number(v.toPrecision(3)))`` (``formatLimit`` in
+    js/src/core/sgdform.ts): 0.998477 → ``"0.998"``, 1.0 → ``"1"``, 0.0285 → ``"0.0285"``,
+    1234 → ``"1230"``; ``""`` for a limit that is not a positive finite number.
+    """
+    v = float(limit)
+    if not (math.isfinite(v) and v > 0):
+        return ""
+    # toPrecision rounds the double's exact value, a tie up (Python's "g" rounds it to
+    # even): 1.125 -> "1.13" in both here.
+    exact = Decimal(v)
+    r = float(exact.quantize(Decimal(1).scaleb(exact.adjusted() - 2), rounding=ROUND_HALF_UP))
+    # String(number) is the shortest text that reads back the same double, as repr is,
+    # in plain decimals from 1e-6 up to 1e21 and in exponent form ("1e-7") outside.
+    if r == math.inf:  # rounded up past the largest double, as JS does
+        return "Infinity"
+    if 1e-6 <= r < 1e21:
+        return format(Decimal(repr(r)).normalize(), "f")
+    mantissa, exponent = repr(r).split("e")
+    return f"{mantissa}e{'-' if exponent[0] == '-' else '+'}{int(exponent[1:])}"
+
+
+def divergence_reason(run: Run, limit: float, batch_size: int | None, n: int) -> str:
+    """Why ``run`` diverged, for the message "diverged at step k (<reason>)".
+
+    ``limit`` is :func:`stability_limit` (plain SGD's 2/λmax); momentum's limit is
+    ``(1 + β)·limit`` (:func:`momentum_limit`).  Full batch (``batch_size`` None or ≥ n)
+    above the limit: "lr above stability limit ≈ L" / "lr above momentum's stability
+    limit ≈ L".  Minibatches below it: "small batches make steps noisier: lr near the
+    limit ≈ L diverges".  Adam has no such limit: "lr too large for Adam".  L is
+    :func:`format_limit`'s text.
+    """
+    if run.optimizer == "adam":
+        return "lr too large for Adam"
+    if run.optimizer == "momentum":
+        bound, whose = (1.0 + run.momentum) * limit, "momentum's stability limit"
+    else:
+        bound, whose = limit, "stability limit"
+    text = format_limit(bound)
+    if run.lr > bound:
+        return f"lr above {whose} ≈ {text}"
+    if batch_size is not None and batch_size < n:
+        return f"small batches make steps noisier: lr near the limit ≈ {text} diverges"
+    # Full batch at or just below the limit: float32 rounding can tip it over.
+    return f"lr at the {whose} ≈ {text}"
+
+
 def minimum(X: Tensor, y: Tensor) -> tuple[float, float]:
     """The least-squares ``a`` (the bottom of the loss), from ``torch.linalg.lstsq``."""
     Xd = X.detach().to("cpu", torch.float64)
@@ -319,6 +502,21 @@ def quadratic(
     yd = y.detach().to("cpu", torch.float64).numpy()
     n = Xd.shape[0]
     return Xd.T @ Xd / n, Xd.T @ yd / n, float(yd @ yd / n)
+
+
+def loss_limit(X: Tensor, y: Tensor, start: Sequence[float] = (-1.0, 1.0)) -> float:
+    """The loss above which a run counts as diverged: :data:`DIVERGENCE_FACTOR` · the
+    larger of the loss at ``start`` and ``mean(y²)``, both in float32 as the run computes
+    them (the code shown by "show code" computes the same number the same way)."""
+    X, y = _prepare(X, y)
+    a = torch.tensor(_check_start(start), dtype=torch.float32)
+    with torch.no_grad():
+        return _loss_limit(X, y, a)
+
+
+def _loss_limit(X: Tensor, y: Tensor, a: Tensor) -> float:
+    # Written as in _run_code's "max_loss = ..." line: the same ops give the same float.
+    return DIVERGENCE_FACTOR * max(_mse(X @ a, y).item(), (y**2).mean().item())
 
 
 def _epoch_batches(n: int, batch_size: int, g: torch.Generator) -> list[Tensor]:
@@ -359,6 +557,12 @@ def trajectory(
     # The caller may sit in torch.no_grad(); the loop needs autograd.
     with torch.enable_grad():
         a = nn.Parameter(torch.tensor([a1, a2], dtype=torch.float32))
+        with torch.no_grad():
+            max_loss = _loss_limit(X, y, a)
+        if not math.isfinite(max_loss):
+            raise ValueError(
+                "the loss at start overflows float32: the data or the start are too large"
+            )
         points = [a.tolist()]
         losses: list[float] = []
         for _ in range(steps):
@@ -373,18 +577,15 @@ def trajectory(
                     full = _mse(X @ a, y).item()
                 loss = _mse(X[idx] @ a, y[idx])
             losses.append(full)
-            if not full <= MAX_LOSS:  # also true for NaN: stop before stepping from it
+            if not full <= max_loss:  # also true for NaN: stop before stepping from it
                 break
             loss.backward()  # type: ignore[no-untyped-call]
             update(a)
-            p = a.tolist()
-            points.append(p)
-            if not (abs(p[0]) <= MAX_PARAM and abs(p[1]) <= MAX_PARAM):
-                break
+            points.append(a.tolist())
         if len(losses) < len(points):
             with torch.no_grad():
                 losses.append(_mse(X @ a, y).item())
-    return _finish(points, losses)
+    return _finish(points, losses, max_loss)
 
 
 def _updater(run: Run) -> Callable[[Tensor], None]:
@@ -455,11 +656,11 @@ def _updater(run: Run) -> Callable[[Tensor], None]:
     return adam
 
 
-def _finish(points: list[list[float]], losses: list[float]) -> Trajectory:
+def _finish(points: list[list[float]], losses: list[float], max_loss: float) -> Trajectory:
     a = np.array(points, dtype=np.float64).reshape(-1, 2)
     loss = np.array(losses, dtype=np.float64)
     finite = np.isfinite(a).all(axis=1) & np.isfinite(loss)
-    bad = ~finite | (np.abs(a) > MAX_PARAM).any(axis=1) | (loss > MAX_LOSS)
+    bad = ~finite | (loss > max_loss)
     if not bad.any():
         return Trajectory(a, loss, None)
     at = int(np.argmax(bad))
@@ -486,6 +687,9 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
+_FACTOR_TEXT = f"{DIVERGENCE_FACTOR:.0e}".replace("+", "")  # "1e12", as a person writes it
+
+
 def _f(v: float) -> str:
     return repr(float(v))
 
@@ -493,10 +697,16 @@ def _f(v: float) -> str:
 def _data_code(s: Mapping[str, Any]) -> list[str]:
     if s["user_data"]:
         return [
-            "# Your data: x1d and y, 1-D and of the same length; the features are [x, 1]",
+            "# Your data: x1d and y of the same length, shape (n,) or (n, 1); features [x, 1]",
+            "def as_1d(v):  # a list, array, Series or tensor (even one that requires grad)",
+            "    if isinstance(v, torch.Tensor):",
+            "        return v.detach().cpu().float().reshape(-1)",
+            "    return torch.as_tensor(np.asarray(v, dtype=np.float32)).reshape(-1)",
+            "",
+            "",
+            "x1d, y = as_1d(x1d), as_1d(y)",
             "x = torch.ones(len(x1d), 2)",
-            "x[:, 0] = torch.as_tensor(np.asarray(x1d, dtype=np.float32))",
-            "y = torch.as_tensor(np.asarray(y, dtype=np.float32))",
+            "x[:, 0] = x1d",
             "n = len(y)",
         ]
     noise = s["noise"]
@@ -533,6 +743,8 @@ def _run_code(
         f"lr = {_f(lr)}",
         f"a = nn.Parameter(torch.tensor([{_f(a1)}, {_f(a2)}]))",
     ]
+    if optimizer != "sgd":
+        out.append("# the playground calls the same update as torch.optim's step(), bitwise equal")
     if optimizer == "momentum":
         out.append(f"opt = torch.optim.SGD([a], lr=lr, momentum={_f(momentum)})")
     elif optimizer == "adam":
@@ -540,6 +752,9 @@ def _run_code(
     out += [
         "history = [a.tolist()]  # a before each step",
         "losses = []  # the loss on all the data at each point of history",
+        "# the run has diverged once the loss passes this (the playground stops there too)",
+        "with torch.no_grad():",
+        f"    max_loss = {_FACTOR_TEXT} * max(mse(x @ a, y).item(), (y ** 2).mean().item())",
     ]
     if mini:
         out += [
@@ -560,7 +775,11 @@ def _run_code(
             "    loss = mse(x @ a, y)",
             "    losses.append(loss.detach().item())",
         ]
-    out.append("    loss.backward()")
+    out += [
+        "    if not losses[-1] <= max_loss:  # diverged (or NaN): stop before stepping from it",
+        "        break",
+        "    loss.backward()",
+    ]
     if optimizer == "sgd":
         out += [
             "    with torch.no_grad():",
@@ -571,8 +790,9 @@ def _run_code(
         out += ["    opt.step()", "    opt.zero_grad()"]
     out += [
         "    history.append(a.tolist())",
-        "with torch.no_grad():",
-        "    losses.append(mse(x @ a, y).item())  # the loss at the last point",
+        "if len(losses) < len(history):  # the loss at the last point, unless it stopped there",
+        "    with torch.no_grad():",
+        "        losses.append(mse(x @ a, y).item())",
     ]
     return out
 
@@ -604,16 +824,12 @@ def code(settings: Mapping[str, Any]) -> str:
         noise_scale=s["noise_scale"],
         seed=s["seed"],
         start=s["start"],
+        compare=s["compare"],
     )
     batch_seed = s.get("batch_seed", s["seed"])
     check_settings(seed=batch_seed)
     runs = [(s["optimizer"], float(s["lr"]), float(s["momentum"]))]
-    for extra in s["compare"]:
-        if not isinstance(extra, Mapping):
-            raise ValueError(f"compare must hold dicts of optimizer, lr, momentum, got {extra!r}")
-        c = {**_DEFAULTS, **{k: v for k, v in extra.items() if v is not None}}
-        check_settings(optimizer=c["optimizer"], lr=c["lr"], momentum=c["momentum"])
-        runs.append((c["optimizer"], float(c["lr"]), float(c["momentum"])))
+    runs += [(c["optimizer"], c["lr"], c["momentum"]) for c in check_compare(s["compare"])]
     lines = ["import torch", "from torch import nn"]
     if s["user_data"]:
         lines.insert(0, "import numpy as np")

@@ -18,10 +18,15 @@ export interface Box {
   y: [number, number];
 }
 
-/** A trajectory's parameters, step by step (a view of the series' y columns). */
+/**
+ * A trajectory's parameters, step by step (a view of the series' y columns), and whether
+ * the run diverged: the step it diverged at (Python's `diverged_at`), null when it did
+ * not. Left out (undefined), the run is treated as one that may have diverged.
+ */
 export interface Path {
   a1: ArrayLike<number>;
   a2: ArrayLike<number>;
+  divergedAt?: number | null;
 }
 
 const finite = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
@@ -56,10 +61,10 @@ export function lossAt(q: Quad, a1: number, a2: number): number {
 /**
  * The box the contour shows: the minimum and the start, padded by a quarter of the
  * larger side (at least a tenth of their scale, so a side of zero length still gets a
- * width), grown to take in the
- * trajectories' points that lie within `reach` times that padded box around its centre.
- * Points beyond (a diverging run) are left out, so they shoot off the chart instead of
- * shrinking everything else to a dot.
+ * width), grown to take in every point of the runs that converged (`divergedAt: null`),
+ * however wide their loops swing. A diverged run (or one not said: `divergedAt`
+ * undefined) adds only its points within `reach` times that padded box around its
+ * centre: the rest shoot off the chart instead of shrinking everything else to a dot.
  */
 export function contourBox(minimum: Point | null, start: Point | null, paths: readonly Path[], reach = 2): Box | null {
   const anchors = [minimum, start].filter((p): p is Point => p !== null);
@@ -77,12 +82,14 @@ export function contourBox(minimum: Point | null, start: Point | null, paths: re
   const cy = (y0 + y1) / 2;
   const hx = ((x1 - x0) / 2) * reach;
   const hy = ((y1 - y0) / 2) * reach;
-  for (const { a1, a2 } of paths) {
+  for (const { a1, a2, divergedAt } of paths) {
     const n = Math.min(a1.length, a2.length);
+    const all = divergedAt === null; // converged: all of it stays in view
     for (let i = 0; i < n; i++) {
       const u = a1[i];
       const v = a2[i];
-      if (!(Math.abs(u - cx) <= hx && Math.abs(v - cy) <= hy)) continue; // NaN too
+      if (!Number.isFinite(u) || !Number.isFinite(v)) continue;
+      if (!all && !(Math.abs(u - cx) <= hx && Math.abs(v - cy) <= hy)) continue;
       if (u < x0) x0 = u;
       if (u > x1) x1 = u;
       if (v < y0) y0 = v;

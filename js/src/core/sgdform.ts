@@ -6,9 +6,15 @@
 
 /** The lr slider's range in log10(lr): 1e-3 … 10. */
 export const LR_LOG_RANGE: readonly [number, number] = [-3, 1];
-/** The most runs shown side by side (the main run and two to compare). */
+/**
+ * The most runs shown side by side (the main run and two to compare). Python's
+ * `1 + MAX_COMPARE` (src/fastwidgets/_sgd_math.py); a Python test keeps them equal.
+ */
 export const MAX_RUNS = 3;
+/** The most steps of one run: Python's `MAX_STEPS`, kept equal by a Python test. */
 export const MAX_STEPS = 10_000;
+/** The most data points: Python's `MAX_N`, kept equal by a Python test. */
+export const MAX_N = 10_000;
 export const OPTIMIZERS = ["sgd", "momentum", "adam"] as const;
 export type Optimizer = (typeof OPTIMIZERS)[number];
 
@@ -43,10 +49,14 @@ export function sliderFraction(lr: unknown): number | null {
   return f >= 0 && f <= 1 ? f : null;
 }
 
-/** The stability limit as the label shows it: "1.0", "0.67", "12", "150". */
+/**
+ * A stability limit as the view shows it, to 3 significant digits: "0.998", "1",
+ * "0.0285", "1230"; "" unless a positive finite number. The same text as Python's
+ * `format_limit`, so the message from the kernel and the slider's mark agree.
+ */
 export function formatLimit(v: number): string {
   if (!Number.isFinite(v) || v <= 0) return "";
-  return v >= 100 ? String(Math.round(v)) : v.toPrecision(2);
+  return String(Number(v.toPrecision(3)));
 }
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
@@ -69,6 +79,7 @@ function number(text: string): number | null {
   return Number.isFinite(v) ? v : null;
 }
 
+/** lr as typed: a positive finite number (no upper bound: a huge lr diverges visibly). */
 export function parseLr(text: string): Parsed<number> {
   const v = number(text);
   if (v === null || v <= 0) return fail(`lr must be a positive number (got "${text.trim()}")`);
@@ -82,20 +93,22 @@ export function parseMomentum(text: string): Parsed<number> {
   return { ok: true, value: v };
 }
 
-/** n: at least 2 points, and no fewer than the batch size (when not full batch). */
+/** n: 2 … MAX_N points, and no fewer than the batch size (when not full batch). */
 export function parseN(text: string, batchSize: number | null): Parsed<number> {
   const v = integer(text);
-  if (v === null || v < 2) return fail(`n must be a whole number of at least 2 (got "${text.trim()}")`);
-  if (batchSize !== null && batchSize > v) return fail(`n = ${v} is below the batch size ${batchSize}: lower the batch size first`);
+  if (v === null || v < 2 || v > MAX_N) return fail(`n must be a whole number from 2 to ${MAX_N.toLocaleString("en-US")} (got "${text.trim()}")`);
+  if (batchSize !== null && batchSize > v) return fail(`n must be at least batch_size = ${batchSize}, got ${v}: lower the batch size first`);
   return { ok: true, value: v };
 }
 
+/** steps as typed: a whole number from 1 to MAX_STEPS. */
 export function parseSteps(text: string): Parsed<number> {
   const v = integer(text);
-  if (v === null || v < 1 || v > MAX_STEPS) return fail(`steps must be a whole number from 1 to ${MAX_STEPS} (got "${text.trim()}")`);
+  if (v === null || v < 1 || v > MAX_STEPS) return fail(`steps must be a whole number from 1 to ${MAX_STEPS.toLocaleString("en-US")} (got "${text.trim()}")`);
   return { ok: true, value: v };
 }
 
+/** seed as typed: a whole number ≥ 0 (up to 2^53 - 1, what a JS number holds exactly). */
 export function parseSeed(text: string): Parsed<number> {
   const v = integer(text);
   if (v === null || v < 0) return fail(`seed must be a whole number ≥ 0 (got "${text.trim()}")`);
