@@ -7,6 +7,7 @@ animates and scrubs them without the kernel.
 
 from __future__ import annotations
 
+import threading
 from typing import Any, NoReturn
 
 import numpy as np
@@ -88,6 +89,7 @@ class SGDPlayground(StreamWidget):
         self._trajectories: list[tuple[dict[str, Any], Any]] = []
         self._data_key: tuple[Any, ...] | None = None
         self._memo: dict[tuple[Any, ...], Any] = {}
+        self._compute_lock = threading.RLock()
         self._ready = True
         self._recompute()
 
@@ -172,12 +174,15 @@ class SGDPlayground(StreamWidget):
 
         # Two-element parameters: torch's thread pool costs more than it saves (a step at
         # n = 10,000 took 2-8 ms with the default threads, 0.1-0.2 ms with one).
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            self._compute()
-        finally:
-            torch.set_num_threads(threads)
+        # JupyterLab hands comm messages to a kernel subshell: a drag can recompute while
+        # a cell sets a trait or reads `trajectory`; one at a time, results swapped whole.
+        with self._compute_lock:
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                self._compute()
+            finally:
+                torch.set_num_threads(threads)
 
     def _compute(self) -> None:
         from . import _sgd_math
@@ -257,7 +262,9 @@ class SGDPlayground(StreamWidget):
         import pandas as pd
 
         frames = []
-        for spec, traj in self._trajectories:
+        with self._compute_lock:
+            shown = list(self._trajectories)
+        for spec, traj in shown:
             k = len(traj.loss)
             frames.append(
                 pd.DataFrame(
