@@ -13,7 +13,7 @@ import { formatEta } from "./core/cardtext";
 import { el } from "./core/dom";
 import { isolateKeys } from "./core/keys";
 import { formatLr, nudgeLog } from "./core/logaxis";
-import { axisValueAt, fullLayout, inPlotArea } from "./core/pick";
+import { axisValueAt, dragOnPlot, fullLayout } from "./core/pick";
 import { FrameScheduler, injectStyle, nonFiniteMarkers, PALETTE, PLOT_CONFIG, themeColors } from "./core/plot";
 import type { XY } from "./core/downsample";
 import type { Series, SeriesStore } from "./core/store";
@@ -118,7 +118,6 @@ class LrFinderView {
   private readonly message: HTMLSpanElement;
   private readonly codeRow: HTMLDivElement;
   private readonly code: HTMLElement;
-  private dragging = false;
   private drawn = 0;
   private width = 0;
   private destroyed = false;
@@ -152,38 +151,15 @@ class LrFinderView {
 
     // Picking: mousedown in the plot area picks there, moving with the button held drags
     // the pick (locally: the model fires change events on set), mouseup tells Python.
-    const onMove = (ev: MouseEvent) => {
-      const lr = this.lrAt(ev.clientX);
-      if (lr !== null) model.set("picked_lr", lr);
-    };
-    const onUp = (ev: MouseEvent) => {
-      onMove(ev);
-      stopDrag();
-      model.save_changes();
-    };
-    const stopDrag = () => {
-      if (!this.dragging) return;
-      this.dragging = false;
-      window.removeEventListener("mousemove", onMove);
-      window.removeEventListener("mouseup", onUp);
-    };
-    const onDown = (ev: MouseEvent) => {
-      if (ev.button !== 0 || (ev.target as Element).closest?.(".modebar")) return;
-      if (!inPlotArea(this.plot, ev.clientX, ev.clientY)) return;
-      const lr = this.lrAt(ev.clientX);
-      if (lr === null) return;
-      ev.preventDefault(); // no text selection while dragging
-      this.root.focus({ preventScroll: true });
-      model.set("picked_lr", lr);
-      this.dragging = true;
-      window.addEventListener("mousemove", onMove);
-      window.addEventListener("mouseup", onUp);
-    };
-    this.plot.addEventListener("mousedown", onDown, true);
-    this.d.add(() => {
-      this.plot.removeEventListener("mousedown", onDown, true);
-      stopDrag();
-    });
+    dragOnPlot(this.plot, {
+      accept: (ev) => this.lrAt(ev.clientX) !== null,
+      start: () => this.root.focus({ preventScroll: true }),
+      move: (ev, final) => {
+        const lr = this.lrAt(ev.clientX);
+        if (lr !== null) model.set("picked_lr", lr);
+        if (final) model.save_changes();
+      },
+    }, this.d);
 
     const onKey = (ev: KeyboardEvent) => {
       if (ev.key !== "ArrowLeft" && ev.key !== "ArrowRight") return;

@@ -20,7 +20,7 @@ import type { Data, Layout, PlotHoverEvent, PlotlyHTMLElement, Shape } from "plo
 import { Player } from "./core/animation";
 import { el } from "./core/dom";
 import { isolateKeys } from "./core/keys";
-import { axisValueAt, inPlotArea } from "./core/pick";
+import { axisValueAt, dragOnPlot, type PlotDragHandle } from "./core/pick";
 import { FrameScheduler, injectStyle, PALETTE, PLOT_CONFIG, themeColors, type Theme } from "./core/plot";
 import {
   contourBox, contourGrid, lossRange, paddedRange, parsePoint, parseQuad, snap, type Box, type Grid, type Point, type Quad,
@@ -229,7 +229,11 @@ class SGDView {
   private traces: Traces | null = null;
   private grid: { key: string; grid: Grid } | null = null;
   private box: Box | null = null;
-  private dragging = false;
+  private startDrag: PlotDragHandle | null = null;
+  /** The start point is being dragged on the contour. */
+  private get dragging(): boolean {
+    return this.startDrag?.dragging ?? false;
+  }
   /** A draw was asked for by something other than the animation clock. */
   private dirty = true;
   /** Asks for a draw: something other than the animation clock changed. */
@@ -533,32 +537,7 @@ class SGDView {
       const p = at(ev);
       if (p) this.setTrait("start", p, now);
     };
-    const onMove = (ev: MouseEvent) => move(ev, false);
-    const onUp = (ev: MouseEvent) => {
-      stop();
-      move(ev, true);
-    };
-    const stop = () => {
-      if (!this.dragging) return;
-      this.dragging = false;
-      window.removeEventListener("mousemove", onMove);
-      window.removeEventListener("mouseup", onUp);
-    };
-    const onDown = (ev: MouseEvent) => {
-      if (ev.button !== 0 || (ev.target as Element).closest?.(".modebar")) return;
-      if (!inPlotArea(gd, ev.clientX, ev.clientY) || !at(ev)) return;
-      ev.preventDefault(); // no text selection, no plotly drag
-      ev.stopPropagation();
-      this.dragging = true;
-      move(ev, false);
-      window.addEventListener("mousemove", onMove);
-      window.addEventListener("mouseup", onUp);
-    };
-    gd.addEventListener("mousedown", onDown, true);
-    this.d.add(() => {
-      gd.removeEventListener("mousedown", onDown, true);
-      stop();
-    });
+    this.startDrag = dragOnPlot(gd, { accept: (ev) => at(ev) !== null, move, stopPropagation: true }, this.d);
   }
 
   /** Hovering a trajectory or loss point shows its step everywhere. */
