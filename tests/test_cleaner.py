@@ -396,22 +396,26 @@ def test_pair_verdicts_follow_undo_and_bad_pairs_from_the_browser_are_refused(
     assert cleaner.can_redo and not cleaner.items.deleted.any()  # nothing new recorded
 
 
-def test_a_page_change_sends_its_thumbnails_before_its_cards(
+def test_a_page_change_sends_its_thumbnails_before_its_cards_and_the_next_page_after(
     tmp_path: Path, kernel: Kernel
 ) -> None:
-    _small_tree(tmp_path, n=10)
+    _small_tree(tmp_path, n=12)
     cleaner = ImageCleaner.from_folder(tmp_path, scan=False, page_size=4)
+    first = len(kernel.comm.published)
     cleaner.view = {**cleaner.view, "page": 1}
-    published = kernel.comm.published
-    thumbs = max(k for k, (t, d, _) in enumerate(published) if d.get("method") == "custom")
-    cards = max(
-        k
-        for k, (t, d, _) in enumerate(published)
-        if d.get("method") == "update" and "page_items" in d.get("state", {})
-    )
-    assert thumbs < cards
-    sent = published[thumbs][1]["content"]["items"]
-    assert [m["i"] for m in sent] == [c["i"] for c in cleaner.page_items]
+    kinds = []
+    for _, d, _ in kernel.comm.published[first:]:
+        if d.get("method") == "custom":
+            kinds.append(("thumbs", [m["i"] for m in d["content"]["items"]]))
+        elif d.get("method") == "update" and "page_items" in d.get("state", {}):
+            kinds.append(("cards", [c["i"] for c in d["state"]["page_items"]]))
+    order = cleaner._table.order("loss")
+    page1, page2 = [int(i) for i in order[4:8]], [int(i) for i in order[8:12]]
+    # Page 1's thumbnails were pushed with page 0 already: only the cards, then page 2's.
+    assert kinds == [("cards", page1), ("thumbs", page2)]
+    # A browser that lost them (a reload) asks, and gets them again.
+    kernel.comm.receive({"type": "thumbs", "items": page1, "size": 128})
+    assert [m["i"] for m in kernel.comm.custom()[-1][0]["items"]] == page1
 
 
 def test_closing_stops_the_background_scan(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import math
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ from ._items import DEFAULT_VIEW, ItemTable
 from ._journal import PAIR_VERDICTS, Decisions, Item, journal_path
 from ._thumbs import Thumbnailer
 
+BROWSER_THUMBS = 600
+"""Thumbnails the browser keeps (js/src/cleaner.ts THUMB_CACHE_ENTRIES): what Python
+counts as already pushed.  A thumbnail evicted there anyway is asked for again."""
 MAX_THUMBS = 500
 """Thumbnails one request may ask for (a page is at most 500 items)."""
 MAX_PAIRS = 1000
@@ -87,6 +91,7 @@ class ImageCleaner(StreamWidget):
         super().__init__(max_hz=max_hz, **kwargs)
         self._scan = scan
         self._scanning = threading.Event()
+        self._pushed: OrderedDict[tuple[int, int], None] = OrderedDict()
         self._embedder: Callable[[], Any] | None = None
         self._loaded = False
         self.view = {**DEFAULT_VIEW, "page_size": page_size, "thumb_size": thumb_size}
@@ -411,8 +416,10 @@ class ImageCleaner(StreamWidget):
         pages = max(1, math.ceil(len(selected) / size))
         page = min(view["page"], pages - 1)
         shown = [int(i) for i in selected[page * size : (page + 1) * size]]
-        # The thumbnails go first, so the cards find them cached and never ask.
-        self._send_thumbs(shown, view["thumb_size"], refresh=False)
+        px = view["thumb_size"]
+        # The thumbnails go first (unless the browser has them already, pushed with the
+        # previous page), so the cards find them cached and never ask.
+        self._send_thumbs(shown, px, refresh=False, unless_pushed=True)
         with self.hold_sync():
             if page != view["page"]:
                 self.view = {**view, "page": page}
@@ -423,8 +430,12 @@ class ImageCleaner(StreamWidget):
                 "matching": len(selected),
                 "total": len(table),
             }
-        following = selected[(page + 1) * size : (page + 2) * size]
-        self._thumbs.prefetch([self.root / table.names[i] for i in following], view["thumb_size"])
+        # The next page's thumbnails go to the browser now, after the cards: "next" then
+        # only waits for its cards.  The page after is made ahead in the background.
+        following = [int(i) for i in selected[(page + 1) * size : (page + 2) * size]]
+        self._send_thumbs(following, px, refresh=False, unless_pushed=True)
+        after = selected[(page + 2) * size : (page + 3) * size]
+        self._thumbs.prefetch([self.root / table.names[i] for i in after], px)
 
     def _card(self, i: int) -> dict[str, Any]:
         card = self._table.row(i)
@@ -446,13 +457,24 @@ class ImageCleaner(StreamWidget):
 
     # -- thumbnails and broken files ----------------------------------------------------------
 
-    def _send_thumbs(self, items: Sequence[Any], size: Any, *, refresh: bool = True) -> None:
+    def _send_thumbs(
+        self,
+        items: Sequence[Any],
+        size: Any,
+        *,
+        refresh: bool = True,
+        unless_pushed: bool = False,
+    ) -> None:
         """Thumbnails as image bytes in binary buffers: a custom message, not the stream,
         because they answer one view's request and are never kept in the widget state."""
         if not self._live:
             return
         table = self._table
         size = self._table.check_view({"thumb_size": size})["thumb_size"]
+        if unless_pushed:
+            items = [i for i in items if (i, size) not in self._pushed]
+            if not items:
+                return
         metas: list[dict[str, Any]] = []
         buffers: list[bytes] = []
         newly_broken = False
@@ -473,6 +495,10 @@ class ImageCleaner(StreamWidget):
                 }
             )
             buffers.append(thumb.data)
+            self._pushed[(raw, size)] = None
+            self._pushed.move_to_end((raw, size))
+        while len(self._pushed) > BROWSER_THUMBS:
+            self._pushed.popitem(last=False)
         self.send({"type": "thumbs", "size": size, "items": metas}, buffers=buffers)
         if newly_broken and refresh:
             with self.hold_sync():
