@@ -26,7 +26,7 @@ import {
   changeView, normalizeView, pageSizeChoices, SORTS, stepPage, THUMB_MAX, THUMB_MIN, toTrait,
   type CleanerView, type ViewPatch,
 } from "./core/viewstate";
-import { Disposer } from "./core/widget";
+import { Disposer, modelKey } from "./core/widget";
 
 interface CleanerTraits {
   classes: string[];
@@ -151,6 +151,13 @@ class ThumbStore {
     for (const t of thumbs) {
       const url = t.broken === null ? URL.createObjectURL(new Blob([t.bytes as Uint8Array<ArrayBuffer>], { type: t.mime })) : null;
       this.cache.set(t.i, t.size, { url, broken: t.broken, w: t.w, h: t.h });
+      // Decoded now, while no card shows it: a prefetched page then appears with its
+      // cards, not a frame or two after them.
+      if (url !== null) {
+        const warm = new Image();
+        warm.src = url;
+        warm.decode().catch(() => undefined);
+      }
       this.asked.delete(thumbKey(t.i, t.size));
     }
     if (thumbs.length) for (const fn of this.listeners) fn();
@@ -181,23 +188,24 @@ class ThumbStore {
   }
 }
 
-const thumbStores = new WeakMap<object, ThumbStore>();
+const thumbStores = new Map<unknown, ThumbStore>();
 
 function attachThumbs(model: Model): () => void {
   const store = new ThumbStore(model);
-  thumbStores.set(model, store);
+  const key = modelKey(model);
+  thumbStores.set(key, store);
   const onMsg = (msg: unknown, buffers: ByteSource[] = []) => store.receive(msg, buffers);
   model.on("msg:custom", onMsg);
   return () => {
     model.off("msg:custom", onMsg);
     store.clear();
-    if (thumbStores.get(model) === store) thumbStores.delete(model);
+    if (thumbStores.get(key) === store) thumbStores.delete(key);
   };
 }
 
 function thumbStore(model: Model): ThumbStore {
-  if (!thumbStores.has(model)) attachThumbs(model);
-  return thumbStores.get(model)!;
+  if (!thumbStores.has(modelKey(model))) attachThumbs(model);
+  return thumbStores.get(modelKey(model))!;
 }
 
 /* ---------------------------------------------------------------- small DOM pieces */

@@ -79,3 +79,14 @@ describe("setText / setClass", () => {
     expect(el.classList.contains("y")).toBe(true);
   });
 });
+
+describe("modelKey", () => {
+  it("gives two proxies of one model the same key, so they share per-model state", async () => {
+    const { modelKey } = await import("../src/core/widget");
+    const state: Record<string, unknown> = { _fw_id: "abc" };
+    const proxy = () => ({ get: (k: string) => state[k] }) as never;
+    expect(modelKey(proxy())).toBe(modelKey(proxy()));
+    const bare = { get: () => undefined } as never;
+    expect(modelKey(bare)).toBe(bare); // no id: the object itself
+  });
+});

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pathlib
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -47,6 +48,10 @@ class StreamWidget(anywidget.AnyWidget):
     """
 
     snapshot = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
+    _fw_id = traitlets.Unicode(
+        help="A stable id for the frontend's per-model state (anywidget gives each view "
+        "its own model proxy object, so the proxy cannot be the key)."
+    ).tag(sync=True)
     max_hz = traitlets.Float(10.0, help="Most messages per second sent to the browser.")
 
     def __init__(self, *, max_hz: float = 10.0, **kwargs: Any) -> None:
@@ -85,6 +90,10 @@ class StreamWidget(anywidget.AnyWidget):
         """ipywidgets' ``send_state``, under the widget's sync lock."""
         with self._sync_guard:
             super().send_state(key)
+
+    @traitlets.default("_fw_id")
+    def _new_id(self) -> str:
+        return uuid.uuid4().hex
 
     def open(self) -> None:
         """Open the comm, except on torch.distributed ranks other than 0 (they stay silent)."""

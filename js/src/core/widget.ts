@@ -34,7 +34,17 @@ export class Disposer {
   }
 }
 
-const stores = new WeakMap<object, SeriesStore>();
+/**
+ * A stable identity for a widget's model. anywidget hands `initialize` and each `render`
+ * its own proxy object, so a proxy cannot key per-model state (a second store would be
+ * attached, with a second message listener); Python's `_fw_id` trait (StreamWidget) can.
+ */
+export function modelKey(model: AnyModel<any>): unknown {
+  const id: unknown = model.get("_fw_id");
+  return typeof id === "string" && id !== "" ? id : model;
+}
+
+const stores = new Map<unknown, SeriesStore>();
 
 /**
  * Creates the model's store and wires it: custom messages feed it, a gap asks Python to
@@ -44,7 +54,8 @@ const stores = new WeakMap<object, SeriesStore>();
  */
 export function attachStream(model: Model): () => void {
   const store = new SeriesStore({ requestResync: () => model.send(RESYNC) });
-  stores.set(model, store);
+  const key = modelKey(model);
+  stores.set(key, store);
   const d = new Disposer();
 
   d.on(model, "msg:custom", (msg: unknown, buffers: Float64Source[] = []) => {
@@ -66,16 +77,16 @@ export function attachStream(model: Model): () => void {
 
   return () => {
     d.dispose();
-    if (stores.get(model) === store) stores.delete(model);
+    if (stores.get(key) === store) stores.delete(key);
   };
 }
 
 /** The model's store, attaching it first if `initialize` has not run. */
 export function streamStore(model: Model): SeriesStore {
-  let store = stores.get(model);
+  let store = stores.get(modelKey(model));
   if (!store) {
     attachStream(model);
-    store = stores.get(model)!;
+    store = stores.get(modelKey(model))!;
   }
   return store;
 }
