@@ -60,6 +60,9 @@ bench: setup chromium
 	$(PY) bench/curve_overhead.py
 	$(PY) bench/curve_render.py
 	$(PY) bench/lr_finder_overhead.py
+	$(PY) bench/cleaner_scale.py
+	$(PY) bench/cleaner_label_noise.py
+	$(PY) bench/sgd_redraw.py
 
 clean:
 	rm -rf $(VENV) js/node_modules src/fastwidgets/static tests/browser/artifacts

@@ -1,4 +1,5 @@
-"""Small helpers the benchmarks share: medians, PASS/FAIL, the kernel's versions, JSON out."""
+"""Small helpers the benchmarks share: medians and percentiles, PASS/FAIL, memory, the
+kernel's versions, JSON out."""
 
 from __future__ import annotations
 
@@ -20,6 +21,26 @@ KERNEL_INFO = (
 
 def median(xs: Sequence[float]) -> float:
     return float(statistics.median(xs)) if xs else float("nan")
+
+
+def percentile(xs: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) with linear interpolation, like numpy's default."""
+    if not xs:
+        return float("nan")
+    ordered = sorted(xs)
+    pos = (len(ordered) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return float(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo))
+
+
+def proc_status_mb(field: str = "VmRSS", pid: int | str = "self") -> float:
+    """A memory field of ``/proc/<pid>/status`` (VmRSS: resident now, VmHWM: its peak), MB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0  # the file says kB
+    raise KeyError(f"{field} not in /proc/{pid}/status")
 
 
 def flag(ok: bool) -> str:
