@@ -54,16 +54,13 @@ takes ~50 ms here, ~11 ms with it set).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import json
 import os
 import shutil
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from multiprocessing import Pool
 from pathlib import Path
 from typing import Any
@@ -74,6 +71,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
+from _lab import jupyterlab  # noqa: E402
 from _report import flag, median, percentile, write_json  # noqa: E402
 
 FIRST_PAGE_S = 1.5
@@ -442,65 +440,6 @@ print("FW:" + json.dumps({"rss": proc_status_mb(), "hwm": proc_status_mb("VmHWM"
     "thumb_cache": __import__("dataclasses").asdict(cleaner._thumbs.stats),
     "t_cell": _t_cell, "t_built": _t_built}))
 """
-
-
-class _TmpFactory:
-    """What the browser harness's ``lab_server`` fixture needs of pytest's
-    ``tmp_path_factory``: ``mktemp(name)``; everything under one folder removed after."""
-
-    def __init__(self) -> None:
-        self.base = Path(tempfile.mkdtemp(prefix="fw_cleaner_bench_"))
-
-    def mktemp(self, name: str) -> Path:
-        return Path(tempfile.mkdtemp(prefix=name, dir=self.base))
-
-
-# --nodelay: JupyterLab's server with TCP_NODELAY on its websockets.  jupyter_server never
-# calls tornado's set_nodelay(True), so a small message to the browser that follows another
-# one (a comm message after the kernel's "busy" status) waits for the browser's delayed ACK:
-# ~40 ms.  Loaded through sitecustomize, in the server process only.
-NODELAY_SITECUSTOMIZE = """
-try:
-    import tornado.websocket as _ws
-
-    _start_pinging = _ws.WebSocketProtocol13.start_pinging
-
-    def start_pinging(self):
-        self.stream.set_nodelay(True)
-        return _start_pinging(self)
-
-    _ws.WebSocketProtocol13.start_pinging = start_pinging
-except Exception:
-    pass
-"""
-
-
-@contextlib.contextmanager
-def jupyterlab(nodelay: bool = False) -> Iterator[tuple[str, Path]]:
-    """JupyterLab from this venv, started exactly as the browser tests start it
-    (tests/browser/conftest.py's ``lab_server`` fixture, called as a plain generator)."""
-    from tests.browser.conftest import lab_server
-
-    factory = _TmpFactory()
-    saved = os.environ.get("PYTHONPATH")
-
-    def restore() -> None:
-        if saved is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = saved
-
-    try:
-        if nodelay:
-            site = factory.mktemp("site")
-            (site / "sitecustomize.py").write_text(NODELAY_SITECUSTOMIZE)
-            os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), saved]))
-        with contextlib.contextmanager(lab_server.__wrapped__)(factory) as server:
-            restore()  # the server has started with it: nothing else should get it
-            yield server
-    finally:
-        restore()
-        shutil.rmtree(factory.base, ignore_errors=True)
 
 
 def _filter_steps() -> list[tuple[str, str, str]]:

@@ -45,8 +45,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
+from _lab import jupyterlab  # noqa: E402  (the browser tests' server, + TCP_NODELAY)
 from _report import KERNEL_INFO, flag, kernel_line, median, percentile, write_json  # noqa: E402
-from cleaner_scale import jupyterlab  # noqa: E402  (the browser tests' server, + TCP_NODELAY)
 
 TARGET_MS = 100.0
 WARMUP = 3
