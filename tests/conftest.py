@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import ipywidgets.comm
@@ -84,3 +85,12 @@ def kernel(monkeypatch: pytest.MonkeyPatch) -> Iterator[Kernel]:
     monkeypatch.setattr(ipywidgets.comm, "create_comm", create_comm)
     monkeypatch.setattr(_env, "in_kernel", lambda: True)
     yield k
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """An empty dataset root for the cleaner's file tests (a subfolder, so "outside the
+    root" has somewhere to be)."""
+    r = tmp_path / "data"
+    r.mkdir()
+    return r

@@ -24,13 +24,6 @@ def touch(path: Path, data: bytes = b"x") -> Path:
     return path
 
 
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    r = tmp_path / "data"
-    r.mkdir()
-    return r
-
-
 def test_resolve_under_accepts_names_inside(root: Path) -> None:
     touch(root / "cat" / "1.png")
     assert resolve_under(root, "cat/1.png") == (root / "cat" / "1.png").resolve()

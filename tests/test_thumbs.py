@@ -41,13 +41,6 @@ def _decode(t: Thumb) -> Image.Image:
     return im
 
 
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    r = tmp_path / "data"
-    r.mkdir()
-    return r
-
-
 # -- good images ---------------------------------------------------------------------------
 
 
