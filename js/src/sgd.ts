@@ -2,28 +2,29 @@
  * SGDPlayground: the lesson's line fit by gradient descent, computed by torch in the
  * kernel and animated here at display rate. Three linked views of the step shown: the
  * data with each run's fitted line, the loss per step, and the loss surface's contour
- * (computed here from `quad`) with the trajectories, the minimum and the start point
- * (click or drag to move it).
+ * (drawn here from `quad` as an image under the plot, core/surface.ts) with the
+ * trajectories, the minimum and the start point (click or drag to move it) on a canvas
+ * over it (core/trajcanvas.ts).
  *
  * Series (streaming core, one reset per recompute): "data" (x, y), and per run K
  * "rK:a1", "rK:a2", "rK:loss" with x = step.
  *
- * Choices: everything that changes per animation frame (fitted lines, current-step
- * markers, the start handle) is a layout shape, so a frame makes plotly redraw shapes
- * only, never recompute traces. New data restarts a playing animation at step 0 and
+ * Choices: on the data and loss views, what changes per animation frame (fitted lines,
+ * current-step markers) is a layout shape, so a frame makes plotly redraw shapes only,
+ * never recompute traces; the contour's frame is a canvas redraw. New data restarts a playing animation at step 0 and
  * shows the last step when paused (core/animation.ts). Hovering a trajectory or loss
  * point seeks to its step (and pauses), as the step slider does.
  */
 import type { AnyModel, Initialize, Render } from "@anywidget/types";
-import Plotly from "plotly.js-cartesian-dist-min";
+import Plotly from "plotly.js-basic-dist-min";
 import type { Data, Layout, PlotHoverEvent, PlotlyHTMLElement, Shape } from "plotly.js";
 import { Player } from "./core/animation";
 import { el } from "./core/dom";
 import { isolateKeys } from "./core/keys";
-import { axisValueAt, dragOnPlot, type PlotDragHandle } from "./core/pick";
+import { axisValueAt, dragOnPlot, fullLayout, type PlotDragHandle } from "./core/pick";
 import { FrameScheduler, injectStyle, PALETTE, PLOT_CONFIG, themeColors, type Theme } from "./core/plot";
 import {
-  contourBox, contourGrid, lossRange, paddedRange, parsePoint, parseQuad, snap, type Box, type Grid, type Point, type Quad,
+  contourBox, lossRange, paddedRange, parsePoint, parseQuad, snap, steadyBox, type Box, type Point, type Quad,
 } from "./core/quadratic";
 import {
   formatLimit, formatNumber, lrToSlider, LR_LOG_RANGE, MAX_RUNS, nextCompare, OPTIMIZERS, parseBatch, parseCompare,
@@ -31,7 +32,9 @@ import {
   type CompareRun, type Optimizer, type Parsed,
 } from "./core/sgdform";
 import type { SeriesStore } from "./core/store";
+import { surfaceDataUrl } from "./core/surface";
 import { Throttle } from "./core/throttle";
+import { drawScene, nearestPoint, toPixel, type Scene } from "./core/trajcanvas";
 import { attachStream, Disposer, redrawOn, streamStore, type StreamTraits } from "./core/widget";
 
 interface RunInfo {
@@ -92,7 +95,8 @@ const SPEEDS = [5, 10, 25, 50, 100, 250, 1000];
 const DEFAULT_SPEED = 25;
 /** Sends while dragging (lr, start) go out at most this often; the release always sends. */
 const SEND_MS = 50;
-const GRID_N = 60;
+/** The surface image's pixels per CSS pixel, at most (a retina screen's 2). */
+const MAX_PIXEL_RATIO = 2;
 /** Trajectories longer than this are drawn without a marker per step. */
 const MAX_MARKERS = 500;
 const MARGIN = { l: 52, r: 12, t: 28, b: 40 };
@@ -128,7 +132,11 @@ const CSS = `
 .fw-sgd .fw-legend { display: flex; flex-wrap: wrap; gap: 2px 14px; padding: 2px 4px; }
 .fw-sgd .fw-legend span { display: inline-flex; align-items: center; gap: 5px; }
 .fw-sgd .fw-plots { display: flex; flex-wrap: wrap; gap: 8px; }
+.fw-sgd .fw-contour-wrap { position: relative; }
 .fw-sgd .fw-contour { cursor: crosshair; }
+.fw-sgd .fw-traj { position: absolute; pointer-events: none; }
+.fw-sgd .fw-tip { position: absolute; pointer-events: none; white-space: nowrap; padding: 2px 6px; border-radius: 3px;
+  background: var(--jp-layout-color0, #fff); border: 1px solid; font-size: 11px; transform: translate(10px, -50%); }
 .fw-sgd .fw-contour .modebar { cursor: default; }
 .fw-sgd .fw-code { font: 12px var(--jp-code-font-family, monospace); margin: 4px; padding: 6px 8px; border-radius: 3px;
   background: var(--jp-layout-color2, #f3f3f3); white-space: pre; overflow-x: auto; }
@@ -180,7 +188,6 @@ interface Traces {
   key: string;
   scatter: Data[];
   loss: Data[];
-  contour: Data[];
 }
 
 /** One rendered view; several may show the same model (they share its store). */
@@ -214,6 +221,13 @@ class SGDView {
   private readonly scatter: HTMLDivElement;
   private readonly loss: HTMLDivElement;
   private readonly contour: HTMLDivElement;
+  /** Over the contour's plot area: trajectories, minimum, current steps, start handle. */
+  private readonly trajCanvas: HTMLCanvasElement;
+  private readonly tip: HTMLDivElement;
+  /** What the canvas shows (also what hover searches). */
+  private scene: Scene | null = null;
+  /** The contour's layout as last handed to plotly: unchanged, plotly is not called. */
+  private contourKey = "";
   private compareControls: CompareControls[] = [];
   /** A local refusal of a typed value, shown instead of Python's message until that field changes. */
   private local: { input: HTMLInputElement; message: string } | null = null;
@@ -227,7 +241,8 @@ class SGDView {
     x: new Float64Array(0), y: new Float64Array(0), xr: [-1, 1], yr: [-1, 1],
   };
   private traces: Traces | null = null;
-  private grid: { key: string; grid: Grid } | null = null;
+  /** The surface image and what it was drawn for (surface, box, size). */
+  private surface: { key: string; url: string } | null = null;
   private box: Box | null = null;
   private startDrag: PlotDragHandle | null = null;
   /** The start point is being dragged on the contour. */
@@ -338,10 +353,15 @@ class SGDView {
     const plots = el("div", "fw-plots", root);
     this.scatter = el("div", "fw-plot fw-scatter", plots);
     this.loss = el("div", "fw-plot fw-loss", plots);
-    this.contour = el("div", "fw-plot fw-contour", plots);
+    const wrap = el("div", "fw-contour-wrap", plots);
+    this.contour = el("div", "fw-plot fw-contour", wrap);
+    this.trajCanvas = el("canvas", "fw-traj", wrap);
+    this.tip = el("div", "fw-tip", wrap);
+    this.tip.hidden = true;
     this.code = el("pre", "fw-code", root);
 
     this.hookStartDrag();
+    this.hookContourHover();
     redrawOn({
       model, store: this.store, root, d: this.d, redraw: this.redraw, traits: PLOT_TRAITS,
       onTraitChange: () => this.syncControls(), drawnWidth: () => this.width,
@@ -540,15 +560,15 @@ class SGDView {
     this.startDrag = dragOnPlot(gd, { accept: (ev) => at(ev) !== null, move, stopPropagation: true }, this.d);
   }
 
-  /** Hovering a trajectory or loss point shows its step everywhere. */
-  private hookHover(gd: PlotlyHTMLElement): void {
+  /** Hovering a loss point shows its step everywhere (the contour's hover: `hookContourHover`). */
+  private hookLossHover(gd: PlotlyHTMLElement): void {
     if (this.hooked.has(gd)) return;
     this.hooked.add(gd);
     gd.on("plotly_hover", (ev: PlotHoverEvent) => {
       const p = ev.points?.[0];
       if (!p || this.dragging) return;
       const meta = (p.data as { meta?: unknown }).meta;
-      const step = meta === "traj" ? Number(p.customdata) : meta === "loss" ? Number(p.x) : NaN;
+      const step = meta === "loss" ? Number(p.x) : NaN;
       if (!Number.isFinite(step) || step === this.player.step) return;
       this.player.seek(step);
       this.redraw();
@@ -636,20 +656,27 @@ class SGDView {
     const minimum = parsePoint(m.get("minimum"));
     const start = parsePoint(m.get("start"));
     // the box follows the data, not the mouse: frozen while the start point is dragged
-    if (!this.dragging || !this.box) this.box = contourBox(minimum, start, this.runs) ?? { x: [-1, 4], y: [-1, 4] };
-    const traces = this.tracesFor(parseQuad(m.get("quad")), minimum, this.box);
+    if (!this.dragging || !this.box) {
+      this.box = steadyBox(this.box, contourBox(minimum, start, this.runs) ?? { x: [-1, 4], y: [-1, 4] });
+    }
+    const traces = this.tracesFor();
+    const surface = this.surfaceFor(parseQuad(m.get("quad")), minimum, this.box, pw, ph);
 
+    const contourLayout = this.contourLayout(surface, base("loss surface L(a1, a2)"), axis);
+    const contourKey = JSON.stringify(contourLayout);
     const gds = await Promise.all([
       Plotly.react(this.scatter, traces.scatter, this.scatterLayout(step, base("data and fitted line"), axis), PLOT_CONFIG),
       Plotly.react(this.loss, traces.loss, this.lossLayout(step, base("loss per step"), axis), PLOT_CONFIG),
-      Plotly.react(this.contour, traces.contour, this.contourLayout(step, start, base("loss surface L(a1, a2)"), axis, theme), CONTOUR_CONFIG),
+      // axes and surface only: what moves is on the canvas, so most draws leave plotly out
+      contourKey === this.contourKey ? this.contour : Plotly.react(this.contour, [], contourLayout, CONTOUR_CONFIG),
     ]);
     if (this.destroyed) {
       for (const gd of gds) Plotly.purge(gd);
       return;
     }
-    this.hookHover(gds[1]);
-    this.hookHover(gds[2]);
+    this.contourKey = contourKey;
+    this.hookLossHover(gds[1]);
+    this.drawTrajectories(step, minimum, start, theme);
     this.renderLegend();
     this.stepSlider.max = String(this.player.last);
     this.stepSlider.value = String(step);
@@ -667,13 +694,13 @@ class SGDView {
   }
 
   /**
-   * The three plots' traces, rebuilt only when what they show changes (new data, labels,
-   * the surface or its box). An animation frame passes plotly the very same objects and
-   * arrays, so its diff finds no trace change and redraws the shapes only: any new array
-   * (even a one-point one) would make it recompute every trace, contour included.
+   * The data and loss plots' traces, rebuilt only when what they show changes (new data,
+   * labels). An animation frame passes plotly the very same objects and arrays, so its
+   * diff finds no trace change and redraws the shapes only: any new array (even a
+   * one-point one) would make it recompute every trace of that plot.
    */
-  private tracesFor(quad: Quad | null, minimum: Point | null, box: Box): Traces {
-    const key = JSON.stringify([this.loads, quad, minimum, box]);
+  private tracesFor(): Traces {
+    const key = String(this.loads);
     if (this.traces?.key === key) return this.traces;
     const scatter: Data[] = [{
       type: "scatter", mode: "markers", x: this.points.x, y: this.points.y,
@@ -683,41 +710,25 @@ class SGDView {
       type: "scatter", mode: "lines", name: r.label, meta: "loss", x: r.lossSteps, y: r.loss,
       line: { color: r.color, width: 2 }, hovertemplate: "step %{x}<br>loss %{y:.4g}",
     }) as Data);
-    const contour: Data[] = [];
-    if (quad) {
-      contour.push({
-        // opaque colours under a trace opacity: plotly stacks the level fills, so
-        // translucent colours would add up; the opacity lets a dark theme show through
-        type: "contour", ...this.gridFor(quad, box, minimum), hoverinfo: "skip", showscale: false,
-        ncontours: 18, opacity: 0.75, contours: { coloring: "fill", showlines: true },
-        colorscale: [[0, "#bcd6ec"], [1, "#fbfdff"]],
-        line: { color: "rgba(90,90,90,0.5)", width: 0.8, smoothing: 0.8 },
-      } as Data);
-    }
-    for (const r of this.runs) {
-      contour.push({
-        // a marker per step while they can be told apart; beyond that the line alone (SVG cost)
-        type: "scatter", mode: r.steps.length > MAX_MARKERS ? "lines" : "lines+markers", name: r.label, meta: "traj",
-        x: r.a1, y: r.a2, customdata: r.steps as unknown as number[],
-        line: { color: r.color, width: 1.5 }, marker: { color: r.color, size: 4 },
-        hovertemplate: "step %{customdata}<br>a = (%{x:.3f}, %{y:.3f})",
-      } as Data);
-    }
-    if (minimum) {
-      contour.push({
-        type: "scatter", mode: "markers", name: "minimum", x: [minimum[0]], y: [minimum[1]],
-        marker: { symbol: "star", size: 16, color: "#ffc107", line: { color: "#333", width: 1 } },
-        hovertemplate: "minimum<br>a = (%{x:.3f}, %{y:.3f})<extra></extra>",
-      } as Data);
-    }
-    return (this.traces = { key, scatter, loss, contour });
+    return (this.traces = { key, scatter, loss });
   }
 
-  /** The contour's grid, the same arrays while the surface and the box stay (so no recompute). */
-  private gridFor(quad: Quad, box: Box, minimum: Point | null): Grid {
-    const key = JSON.stringify([quad, box, minimum]);
-    if (this.grid?.key !== key) this.grid = { key, grid: contourGrid(quad, box, minimum, GRID_N) };
-    return this.grid.grid;
+  /**
+   * The surface under the contour as a layout image covering `box`, drawn again only when
+   * the surface, the box or the plot's size changes. Opaque colours under an image
+   * opacity, so a dark theme shows through.
+   */
+  private surfaceFor(quad: Quad | null, minimum: Point | null, box: Box, width: number, height: number): Partial<Layout>["images"] {
+    if (!quad) return [];
+    const ratio = Math.min(MAX_PIXEL_RATIO, Math.max(1, window.devicePixelRatio || 1));
+    const w = Math.round((width - MARGIN.l - MARGIN.r) * ratio);
+    const h = Math.round((height - MARGIN.t - MARGIN.b) * ratio);
+    const key = JSON.stringify([quad, minimum, box, w, h]);
+    if (this.surface?.key !== key) this.surface = { key, url: surfaceDataUrl(quad, box, minimum, w, h) };
+    return [{
+      source: this.surface.url, xref: "x", yref: "y", x: box.x[0], y: box.y[1], sizex: box.x[1] - box.x[0], sizey: box.y[1] - box.y[0],
+      xanchor: "left", yanchor: "top", sizing: "stretch", layer: "below", opacity: 0.75,
+    }];
   }
 
   /** A run's index for step `step` (its last point when it stopped earlier). */
@@ -775,19 +786,66 @@ class SGDView {
     };
   }
 
-  /** Each run's point at the step shown, and the start handle. */
-  private contourLayout(step: number, start: Point | null, layout: Partial<Layout>, axis: object, theme: Theme): Partial<Layout> {
-    const shapes = this.runs.map((r) => {
-      const i = SGDView.at(r, step);
-      return dot(r.a1[i], r.a2[i], r.color, 6);
-    });
-    if (start) shapes.push({ ...dot(start[0], start[1], "#fff", 7), line: { color: theme.text, width: 2 } });
+  /** The contour plot: axes over the box and the surface image; the rest is on the canvas. */
+  private contourLayout(images: Partial<Layout>["images"], layout: Partial<Layout>, axis: object): Partial<Layout> {
     const box = this.box!;
     return {
-      ...layout, shapes, dragmode: false,
+      ...layout, images, dragmode: false, hovermode: false,
       xaxis: { ...axis, range: box.x, autorange: false, title: { text: "a1 (slope)" } },
       yaxis: { ...axis, range: box.y, autorange: false, title: { text: "a2 (intercept)" } },
     };
+  }
+
+  /** The canvas over the contour's plot area, sized to it (device pixels), and what it shows. */
+  private drawTrajectories(step: number, minimum: Point | null, start: Point | null, theme: Theme): void {
+    const size = fullLayout(this.contour)?._size;
+    if (!size || !this.box) return;
+    const ratio = Math.min(MAX_PIXEL_RATIO, Math.max(1, window.devicePixelRatio || 1));
+    const c = this.trajCanvas;
+    const [w, h] = [Math.round(size.w * ratio), Math.round(size.h * ratio)];
+    if (c.width !== w) c.width = w;
+    if (c.height !== h) c.height = h;
+    Object.assign(c.style, { left: `${size.l}px`, top: `${size.t}px`, width: `${size.w}px`, height: `${size.h}px` });
+    this.scene = {
+      box: this.box, width: size.w, height: size.h, minimum, start, startStroke: theme.text,
+      paths: this.runs.map((r) => ({ color: r.color, a1: r.a1, a2: r.a2, markers: r.steps.length <= MAX_MARKERS })),
+      current: this.runs.map((r) => SGDView.at(r, step)),
+    };
+    const ctx = c.getContext("2d");
+    if (ctx) drawScene(ctx, this.scene, ratio);
+    Object.assign(c, { fwScene: this.scene }); // what is drawn, for the browser tests
+  }
+
+  /** Hovering a step on the contour shows it everywhere (and names it); the minimum is named. */
+  private hookContourHover(): void {
+    const gd = this.contour;
+    const hide = () => (this.tip.hidden = true);
+    const onMove = (ev: MouseEvent) => {
+      const size = fullLayout(gd)?._size;
+      if (this.dragging || !this.scene || !size) return hide();
+      const rect = gd.getBoundingClientRect();
+      const hit = nearestPoint(this.scene, ev.clientX - rect.left - size.l, ev.clientY - rect.top - size.t);
+      if (!hit) return hide();
+      const run = hit.path >= 0 ? this.runs[hit.path] : null;
+      const a: Point = run ? [run.a1[hit.index], run.a2[hit.index]] : this.scene.minimum!;
+      const where = `a = (${a[0].toFixed(3)}, ${a[1].toFixed(3)})`;
+      this.tip.textContent = run ? `${run.label} · step ${run.steps[hit.index]} · ${where}` : `minimum · ${where}`;
+      this.tip.style.borderColor = run ? run.color : "#ffc107";
+      const [x, y] = toPixel(this.scene.box, this.scene.width, this.scene.height, a[0], a[1]) ?? [0, 0];
+      this.tip.style.left = `${size.l + x}px`;
+      this.tip.style.top = `${size.t + y}px`;
+      this.tip.hidden = false;
+      if (run && run.steps[hit.index] !== this.player.step) {
+        this.player.seek(run.steps[hit.index]);
+        this.redraw();
+      }
+    };
+    gd.addEventListener("mousemove", onMove);
+    gd.addEventListener("mouseleave", hide);
+    this.d.add(() => {
+      gd.removeEventListener("mousemove", onMove);
+      gd.removeEventListener("mouseleave", hide);
+    });
   }
 }
 

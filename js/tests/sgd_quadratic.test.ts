@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { contourBox, contourGrid, lossAt, lossRange, paddedRange, parsePoint, parseQuad, snap, type Quad } from "../src/core/quadratic";
+import { contourBox, lossAt, lossRange, paddedRange, parsePoint, parseQuad, snap, steadyBox, type Box, type Quad } from "../src/core/quadratic";
 
 // the lesson's surface in round numbers: x ~ U(-1, 1) with a column of ones, y = 3x + 2
 // (no noise): A = E[[x², x], [x, 1]] = [[1/3, 0], [0, 1]], b = A·(3, 2), c = E[y²] = 3 + 4
@@ -104,29 +104,25 @@ describe("contourBox", () => {
   });
 });
 
-describe("contourGrid", () => {
-  it("is n×n over the box, sqrt(L − Lmin) with z[j][i] at (x[i], y[j])", () => {
-    const box = { x: [-2, 4] as [number, number], y: [0, 4] as [number, number] };
-    const g = contourGrid(Q, box, [3, 2], 60);
-    expect(g.x).toHaveLength(60);
-    expect(g.y).toHaveLength(60);
-    expect(g.z).toHaveLength(60);
-    expect(g.z[0]).toHaveLength(60);
-    expect(g.x[0]).toBe(-2);
-    expect(g.x[59]).toBeCloseTo(4, 12);
-    expect(g.y[59]).toBeCloseTo(4, 12);
-    expect(g.z[7][11]).toBeCloseTo(Math.sqrt(lossAt(Q, g.x[11], g.y[7])), 9);
-    expect(Math.min(...g.z.flat())).toBeGreaterThanOrEqual(0);
+describe("steadyBox", () => {
+  const prev: Box = { x: [-2, 4], y: [0, 4] };
+
+  it("keeps the box shown while the new one fits inside and fills most of it", () => {
+    expect(steadyBox(prev, { x: [-1.5, 3.8], y: [0.2, 3.5] })).toBe(prev);
   });
 
-  it("levels of sqrt(L − Lmin) are evenly spaced along a line through the minimum", () => {
-    const g = contourGrid({ A: [[1, 0], [0, 1]], b: [0, 0], c: 0 }, { x: [-1, 1], y: [-1, 1] }, [0, 0], 5);
-    expect(g.z[2]).toEqual([1, 0.5, 0, 0.5, 1]);
+  it("takes the new box when a point would fall outside", () => {
+    const next: Box = { x: [-2.5, 4], y: [0, 4] };
+    expect(steadyBox(prev, next)).toBe(next);
   });
 
-  it("falls back to the grid's lowest loss without a minimum", () => {
-    const g = contourGrid(Q, { x: [10, 20], y: [10, 20] }, null, 5);
-    expect(Math.min(...g.z.flat())).toBe(0);
+  it("takes the new box when it is much smaller (the runs moved in)", () => {
+    const next: Box = { x: [0, 2], y: [1, 3] };
+    expect(steadyBox(prev, next)).toBe(next);
+  });
+
+  it("takes the new box when there is none yet", () => {
+    expect(steadyBox(null, prev)).toBe(prev);
   });
 });
 

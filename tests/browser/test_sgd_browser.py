@@ -31,16 +31,48 @@ print('FW:' + json.dumps({
 }))
 """
 
-# The drawn trajectory of run 0 on the contour (plotly's own trace data), and the
-# start handle (the last shape).
+# What the canvas over the contour last drew (its scene): run 0's trajectory, the start
+# handle, the step shown, and the axes' ranges from plotly.
 DRAWN = """(sel) => {
     const gd = document.querySelector(sel + ' .fw-contour');
-    const tr = gd.data.find((d) => d.meta === 'traj');
-    const shapes = gd.layout.shapes;
-    const s = shapes[shapes.length - 1];
-    return { a1: Array.from(tr.x), a2: Array.from(tr.y), start: [s.xanchor, s.yanchor],
+    const s = document.querySelector(sel + ' .fw-traj').fwScene;
+    const p = s.paths[0];
+    return { a1: Array.from(p.a1), a2: Array.from(p.a2), start: s.start,
+             dot: [p.a1[s.current[0]], p.a2[s.current[0]]],
              xrange: gd._fullLayout.xaxis.range, yrange: gd._fullLayout.yaxis.range };
 }"""
+
+# The canvas' pixels (RGBA) at data points: where plotly's axes put them, read back
+# through the canvas' own size on the page. Null for a point off the canvas or, with
+# `covered`, within 10 px of what the scene draws over the paths (the minimum's star,
+# the start handle and the steps shown; read here, as a playing animation moves them).
+PIXELS = """([sel, points, covered]) => {
+    const gd = document.querySelector(sel + ' .fw-contour');
+    const c = document.querySelector(sel + ' .fw-traj');
+    const plot = gd.querySelector('.nsewdrag').getBoundingClientRect();
+    const r = c.getBoundingClientRect();
+    const fl = gd._fullLayout, ctx = c.getContext('2d');
+    const at = ([a1, a2]) => [plot.left + fl.xaxis.l2p(a1) - r.left,
+                              plot.top + fl.yaxis.l2p(a2) - r.top];
+    const s = c.fwScene;
+    const steps = s.paths.map((p, k) => [p.a1[s.current[k]], p.a2[s.current[k]]]);
+    const over = covered ? [s.minimum, s.start, ...steps] : [];
+    const avoid = over.filter((p) => p).map(at);
+    return points.map((p) => {
+        const [x, y] = at(p);
+        if (x < 0 || y < 0 || x >= r.width || y >= r.height) return null;
+        if (avoid.some(([u, v]) => Math.hypot(u - x, v - y) < 10)) return null;
+        const k = c.width / r.width;
+        return Array.from(ctx.getImageData(Math.floor(x * k), Math.floor(y * k), 1, 1).data);
+    });
+}"""
+RUN0_RGBA = [0x1F, 0x77, 0xB4, 255]  # PALETTE[0]
+
+
+def is_run0(px: list[int] | None) -> bool:
+    """Run 0's colour, opaque (overlapping anti-aliased dots round a channel by a few)."""
+    return px is not None and all(abs(a - b) <= 8 for a, b in zip(px, RUN0_RGBA, strict=True))
+
 
 # Data <-> page pixels on the contour, from plotly's own axes (the plot area is its
 # .nsewdrag layer).
@@ -82,15 +114,17 @@ def wait_drawn_after(lab: Lab, count: int) -> None:
     )
 
 
-def wait_trajectory(lab: Lab, state: dict[str, Any]) -> dict[str, Any]:
-    """Until the contour shows Python's run 0 trajectory; returns what is drawn."""
+def wait_trajectory(lab: Lab, state: dict[str, Any], min_seen: int = 3) -> dict[str, Any]:
+    """Until the contour shows Python's run 0 trajectory; returns what is drawn, after
+    checking that the canvas has run 0's colour at each of its steps in view (at least
+    ``min_seen`` of them)."""
     lab.page.wait_for_function(
         """([sel, a1, a2]) => {
-            const gd = document.querySelector(sel + ' .fw-contour');
-            const tr = gd && gd.data && gd.data.find((d) => d.meta === 'traj');
-            if (!tr || tr.x.length !== a1.length) return false;
+            const c = document.querySelector(sel + ' .fw-traj');
+            const p = c && c.fwScene && c.fwScene.paths[0];
+            if (!p || p.a1.length !== a1.length) return false;
             for (let i = 0; i < a1.length; i++)
-                if (Math.abs(tr.x[i] - a1[i]) > 1e-9 || Math.abs(tr.y[i] - a2[i]) > 1e-9)
+                if (Math.abs(p.a1[i] - a1[i]) > 1e-9 || Math.abs(p.a2[i] - a2[i]) > 1e-9)
                     return false;
             return true;
         }""",
@@ -98,6 +132,12 @@ def wait_trajectory(lab: Lab, state: dict[str, Any]) -> dict[str, Any]:
         timeout=20_000,
     )
     got: dict[str, Any] = lab.page.evaluate(DRAWN, WIDGET)
+    points = list(zip(state["a1"], state["a2"], strict=True))
+    pixels = lab.page.evaluate(PIXELS, [WIDGET, points, True])
+    seen = [px for px in pixels if px is not None]
+    assert len(seen) >= min_seen, pixels
+    wrong = [(k, px) for k, px in enumerate(pixels) if px is not None and not is_run0(px)]
+    assert not wrong, wrong
     return got
 
 
@@ -171,7 +211,8 @@ def test_sgd_playground_lr_divergence_drag_refusal_and_scrub(lab: Lab) -> None:
         timeout=10_000,
     )
     assert lab.page.locator(f"{WIDGET} .fw-message").is_visible()
-    shown = wait_trajectory(lab, diverged)
+    # it leaves the chart within a few steps of the start (under the handle): few to see
+    shown = wait_trajectory(lab, diverged, min_seen=0)
     # only finite values reach the chart, and the run leaves it
     assert all(math.isfinite(v) for v in shown["a1"] + shown["a2"])
     last = (shown["a1"][-1], shown["a2"][-1])
@@ -252,15 +293,16 @@ def test_sgd_playground_lr_divergence_drag_refusal_and_scrub(lab: Lab) -> None:
     )
     at3 = lab.page.evaluate(
         """(sel) => {
-            const c = document.querySelector(sel + ' .fw-contour').layout.shapes[0];
             const s = document.querySelector(sel + ' .fw-scatter').layout.shapes[0];
-            return { dot: [c.xanchor, c.yanchor], line: [s.x0, s.y0, s.x1, s.y1],
+            return { line: [s.x0, s.y0, s.x1, s.y1],
                      label: document.querySelector(sel + ' .fw-step-label').textContent };
         }""",
         WIDGET,
     )
     a1, a2 = dragged["a1"][3], dragged["a2"][3]
-    assert at3["dot"] == [a1, a2]
+    assert lab.page.evaluate(DRAWN, WIDGET)["dot"] == [a1, a2]
+    # the step's dot is drawn there: its centre has run 0's colour
+    assert is_run0(lab.page.evaluate(PIXELS, [WIDGET, [[a1, a2]], False])[0])
     lx0, ly0, lx1, ly1 = at3["line"]
     assert ly0 == pytest.approx(a1 * lx0 + a2) and ly1 == pytest.approx(a1 * lx1 + a2)
     assert at3["label"] == "step 3 / 100"
@@ -280,3 +322,22 @@ def test_sgd_playground_lr_divergence_drag_refusal_and_scrub(lab: Lab) -> None:
     lab.page.wait_for_function(
         "(sel) => document.querySelector(sel).dataset.fwPlaying === 'false'", arg=WIDGET
     )
+
+    # -- hovering a step on the contour shows it everywhere, and names it ---------------------
+    a1, a2 = dragged["a1"][5], dragged["a2"][5]
+    hx, hy = lab.page.evaluate(TO_PIXEL, [WIDGET, a1, a2])
+    lab.page.mouse.move(hx, hy)
+    lab.page.wait_for_function(
+        "(sel) => document.querySelector(sel).dataset.fwStep === '5'", arg=WIDGET
+    )
+    tip = lab.page.locator(f"{WIDGET} .fw-tip")
+    assert tip.is_visible()
+    assert tip.text_content() == f"SGD lr=0.1 · step 5 · a = ({a1:.3f}, {a2:.3f})"
+    assert lab.page.evaluate(DRAWN, WIDGET)["dot"] == [a1, a2]
+    assert lab.page.input_value(f"{WIDGET} .fw-step-slider") == "5"
+    # the mouse leaves: the label goes, the step stays
+    lab.page.mouse.move(5, 5)
+    lab.page.wait_for_function(
+        "(sel) => document.querySelector(sel + ' .fw-tip').hidden", arg=WIDGET
+    )
+    assert dataset(lab)["fwStep"] == "5"

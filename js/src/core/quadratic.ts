@@ -1,6 +1,6 @@
 /**
  * The SGD playground's loss surface in the browser: L(a) = aᵀAa − 2bᵀa + c (the `quad`
- * trait), the box the contour covers and the grid plotly draws. Pure, so testable in node.
+ * trait) and the box the contour covers. Pure, so testable in node.
  */
 
 /** `quad` as Python sends it: A 2×2, b 2-vector, c scalar. */
@@ -102,28 +102,16 @@ export function contourBox(minimum: Point | null, start: Point | null, paths: re
   return { x: [x0 - mx, x1 + mx], y: [y0 - my, y1 + my] };
 }
 
-/** What plotly's contour trace takes: x (n), y (n) and z rows (z[j][i] at x[i], y[j]). */
-export interface Grid {
-  x: number[];
-  y: number[];
-  z: number[][];
-}
-
 /**
- * L on an n×n grid over `box`, as sqrt(L − L(floor)) where floor is the minimum: a
- * quadratic's level sets at evenly spaced heights of that are evenly spaced ellipses, so
- * plotly's automatic contour levels give the textbook picture (plain L crowds its lines
- * far from the minimum). Without a minimum the grid's lowest value is the floor.
+ * The box to show next: `prev` while it still holds all of `next` and `next` fills at
+ * least `fill` of each of its sides, else `next`. An lr move changes the trajectories a
+ * little; the contour's axes (and its surface image) stay put instead of jumping.
  */
-export function contourGrid(q: Quad, box: Box, minimum: Point | null, n = 60): Grid {
-  const axis = ([lo, hi]: [number, number]) => Array.from({ length: n }, (_, i) => lo + ((hi - lo) * i) / (n - 1));
-  const x = axis(box.x);
-  const y = axis(box.y);
-  const raw = y.map((v) => x.map((u) => lossAt(q, u, v)));
-  let floor = minimum ? lossAt(q, minimum[0], minimum[1]) : Infinity;
-  for (const row of raw) for (const v of row) if (v < floor) floor = v;
-  const z = raw.map((row) => row.map((v) => Math.sqrt(Math.max(0, v - floor))));
-  return { x, y, z };
+export function steadyBox(prev: Box | null, next: Box, fill = 0.6): Box {
+  if (!prev) return next;
+  const holds = (p: [number, number], n: [number, number]) =>
+    p[0] <= n[0] && n[1] <= p[1] && n[1] - n[0] >= fill * (p[1] - p[0]);
+  return holds(prev.x, next.x) && holds(prev.y, next.y) ? prev : next;
 }
 
 /**
