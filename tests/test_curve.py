@@ -205,3 +205,23 @@ def test_pickles_as_a_fresh_curve_so_learn_export_works() -> None:
     curve.log(0, train_loss=1.0)
     back = pickle.loads(pickle.dumps(curve))
     assert isinstance(back, LiveCurve) and back.title == "run" and len(back.history) == 0
+
+
+def test_log_many_records_columns_like_log_does() -> None:
+    one, many = LiveCurve(), LiveCurve()
+    for i in range(5):
+        one.log(i, train_loss=1.0 / (i + 1), lr=0.01 * i)
+    many.log_many(range(5), train_loss=[1.0 / (i + 1) for i in range(5)], lr=np.arange(5) * 0.01)
+    pd.testing.assert_frame_equal(one.history, many.history)
+    assert one.series_meta == many.series_meta
+
+
+def test_log_many_refuses_bad_columns_and_records_nothing() -> None:
+    curve = LiveCurve()
+    with pytest.raises(TypeError, match="series 'lr': expected numbers"):
+        curve.log_many([0, 1], train_loss=[1.0, 2.0], lr=["a", "b"])
+    with pytest.raises(ValueError, match="series 'lr': 1 values for 2 steps"):
+        curve.log_many([0, 1], train_loss=[1.0, 2.0], lr=[0.1])
+    assert len(curve.history) == 0
+    with pytest.warns(UserWarning, match="backwards"):
+        curve.log_many([3, 2], train_loss=[1.0, 2.0])

@@ -34,6 +34,44 @@ def test_fit_one_cycle_streams_loss_lr_mom_and_epoch_values(tmp_path: Path, kern
     assert learn.cbs.filter(lambda c: c is curve) == []  # fastai removed it after the fit
 
 
+class _RawLoss:
+    """Records fastai's raw per-batch training loss (what LiveCurve should show)."""
+
+    name, order, learn = "raw_loss", 70, None
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+
+    def __call__(self, event: str) -> None:
+        if event == "after_batch" and self.learn.training:
+            self.values.append(float(self.learn.loss))
+
+
+def test_the_losses_are_fastais_raw_batch_losses_read_without_a_sync_per_step(
+    tmp_path: Path, kernel: Kernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    learn = digits_learner(tmp_path)
+    raw, curve = _RawLoss(), LiveCurve()
+    # every Tensor.item() fastwidgets makes (a device sync on a GPU)
+    ours: list[int] = []
+    item = torch.Tensor.item
+
+    def counting_item(self: torch.Tensor) -> object:
+        if "fastwidgets" in sys._getframe(1).f_code.co_filename:
+            ours.append(1)
+        return item(self)
+
+    monkeypatch.setattr(torch.Tensor, "item", counting_item)
+    with learn.no_bar():
+        learn.fit(2, 1e-3, cbs=[curve, raw])
+    h = curve.history
+    np.testing.assert_allclose(h["train_loss"], raw.values, rtol=1e-6)
+    assert len(raw.values) == 2 * len(learn.dls.train)
+    assert ours == []  # the losses reach the host stacked, once per hand-over
+
+
 def test_second_fit_continues_the_curve_and_phases_of_fine_tune(
     tmp_path: Path, kernel: Kernel
 ) -> None:

@@ -343,3 +343,28 @@ def test_replace_sends_the_whole_result_as_one_reset_and_coalesces_fast_changes(
     clock.t += 1
     stream.replace({})
     assert rec.sent[-1][0]["type"] == "reset" and rec.sent[-1][0]["series"] == []
+
+
+def test_extend_rows_hands_over_many_rows_in_one_delta_or_none_at_all() -> None:
+    stream, rec, clock = make_stream(max_hz=10, snapshot_every=1e9)
+    assert not stream.due()  # the window opens with the first ask
+    clock.t += 0.2
+    assert stream.due()
+    stream.extend_rows([0, 1, 2], {"train_loss": [3.0, 2.0, 1.0], "lr": [0.1, 0.2, 0.3]})
+    assert len(rec.sent) == 1
+    content, buffers = rec.sent[0]
+    assert {e["name"]: e["count"] for e in content["series"]} == {"train_loss": 3, "lr": 3}
+    assert sum(len(b) for b in buffers) == 16 * 6
+    assert not stream.due()  # it just sent
+    # a column of the wrong length: refused before any series grows
+    with pytest.raises(ValueError, match="'lr': x has 2 values, y has 1"):
+        stream.extend_rows([3, 4], {"train_loss": [0.5, 0.4], "lr": [0.1]})
+    assert len(stream.series("train_loss")) == len(stream.series("lr")) == 3
+
+
+def test_a_disabled_stream_is_never_due() -> None:
+    stream, _rec, clock = make_stream(max_hz=10)
+    stream.enabled = False
+    stream.due()
+    clock.t += 1.0
+    assert not stream.due()

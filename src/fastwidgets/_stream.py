@@ -321,6 +321,24 @@ class SeriesStream:
             self.series(name).extend(xs, ys)
             self.tick()
 
+    def extend_rows(self, xs: npt.ArrayLike, columns: Mapping[str, npt.ArrayLike]) -> None:
+        """Append many points to each named series at the same xs, then maybe send once
+        (a buffered loop handing over what it collected: one delta, never half a row)."""
+        xa = np.asarray(xs, dtype=np.float64).ravel()
+        cols = {name: np.asarray(ys, dtype=np.float64).ravel() for name, ys in columns.items()}
+        for name, ya in cols.items():  # all checked before any is extended
+            if ya.shape != xa.shape:
+                raise ValueError(f"series {name!r}: x has {xa.size} values, y has {ya.size}")
+        with self._lock:
+            for name, ya in cols.items():
+                self.series(name).extend(xa, ya)
+            self.tick()
+
+    def due(self) -> bool:
+        """Whether a send would go out now: enabled and the throttle open.  A loop that
+        buffers its own values asks this to know when to hand them over."""
+        return self.enabled and self._throttle.ready()
+
     def clear(self) -> None:
         """Drop every series and tell the frontend at once (a reset with no series)."""
         with self._lock:

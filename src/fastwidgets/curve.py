@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import traitlets
 
 from ._base import StreamWidget, bundle
@@ -37,6 +38,22 @@ def _step_panel(name: str) -> str:
 
 def _epoch_panel(name: str) -> str:
     return "loss" if "loss" in name.lower() else "metric"
+
+
+def _losses(values: Any) -> npt.NDArray[np.float64]:
+    """Loss values (tensors, usually on the training device, or numbers) as float64: the
+    tensors stacked and copied to the host at once."""
+    items = list(values)
+    try:
+        import torch
+
+        # fastai's loss is 0-d: stacked, one value each (else not one number per step)
+        stacked = torch.stack(items).reshape(-1)
+        if stacked.numel() == len(items):
+            return np.asarray(stacked.to("cpu", torch.float64).numpy(), dtype=np.float64)
+    except (ImportError, RuntimeError, TypeError):  # not tensors, shapes or devices differ
+        pass
+    return np.array([as_float("train_loss", v) for v in items], np.float64)
 
 
 def _format_time(seconds: float) -> str:
@@ -83,6 +100,9 @@ class LiveCurve(CallbackProxy, StreamWidget):
         self._epoch_first_step = 0
         self.print_epochs = True
         self._meta: dict[str, dict[str, str]] = {}
+        # (step, loss, lr, mom) rows the fastai callback collected since its last hand-over:
+        # the loss stays a tensor until then (no device sync per step), see `_drain`.
+        self._rows: list[tuple[int, Any, Any, Any]] = []
 
     # -- logging ------------------------------------------------------------------------
 
@@ -94,21 +114,82 @@ class LiveCurve(CallbackProxy, StreamWidget):
         """
         x = as_float("step", step)
         row = {name: as_float(name, v) for name, v in values.items()}
-        if x < self._last_step and not self._warned_backwards:
-            self._warned_backwards = True
-            warnings.warn(
-                f"LiveCurve.log: step went backwards ({x} after {self._last_step}); "
-                "the curve expects increasing steps",
-                stacklevel=2,
-            )
-        self._last_step = max(self._last_step, x)
+        self._drain()
+        self._check_order(x, x)
         self._declare(row, per="step")
         self._stream.append_row(x, row)
+
+    def log_many(self, steps: npt.ArrayLike, **columns: npt.ArrayLike) -> None:
+        """Record several steps at once: ``steps`` and every column (``train_loss=``,
+        ``lr=``, ...) are sequences of the same length.  For a loop that collects its
+        values and hands them over now and then; one message carries them all.
+        """
+        x = np.asarray(steps, dtype=np.float64).ravel()
+        cols: dict[str, npt.NDArray[np.float64]] = {}
+        for name, values in columns.items():
+            try:
+                cols[name] = np.asarray(values, dtype=np.float64).ravel()
+            except (TypeError, ValueError) as err:
+                raise TypeError(f"series {name!r}: expected numbers") from err
+            if cols[name].shape != x.shape:
+                raise ValueError(f"series {name!r}: {cols[name].size} values for {x.size} steps")
+        self._drain()
+        self._log_rows(x, cols)
+
+    def _log_rows(
+        self, x: npt.NDArray[np.float64], cols: dict[str, npt.NDArray[np.float64]]
+    ) -> None:
+        if not x.size:
+            return
+        finite = x[np.isfinite(x)]
+        if finite.size:
+            down = np.flatnonzero(np.diff(finite) < 0)
+            if down.size:  # backwards within the batch: that pair is the one to name
+                self._check_order(
+                    float(finite[down[0] + 1]), float(finite.max()), float(finite[down[0]])
+                )
+            else:
+                self._check_order(float(finite[0]), float(finite.max()))
+        self._declare(dict.fromkeys(cols, 0.0), per="step")
+        self._stream.extend_rows(x, cols)
+
+    def _check_order(self, first: float, last: float, before: float | None = None) -> None:
+        """Warn once when steps go backwards (``first`` after ``before``, by default the
+        highest step so far); ``last`` is the highest step just logged."""
+        before = self._last_step if before is None else before
+        if first < before and not self._warned_backwards:
+            self._warned_backwards = True
+            warnings.warn(
+                f"LiveCurve.log: step went backwards ({first} after {before}); "
+                "the curve expects increasing steps",
+                stacklevel=3,
+            )
+        self._last_step = max(self._last_step, last)
+
+    def _drain(self) -> None:
+        """Hand the fastai callback's collected rows to the stream (one device-to-host
+        copy for all their losses)."""
+        rows, self._rows = self._rows, []
+        if not rows:
+            return
+        steps = np.fromiter((r[0] for r in rows), np.float64, len(rows))
+        cols = {"train_loss": _losses(r[1] for r in rows)}
+        for k, name in ((2, "lr"), (3, "mom")):
+            values = [r[k] for r in rows]
+            try:  # plain floats, the usual case
+                cols[name] = np.fromiter(values, np.float64, len(values))
+            except TypeError:  # None where a param group has no such hyper, or tensors
+                if any(v is not None for v in values):
+                    cols[name] = np.array(
+                        [math.nan if v is None else as_float(name, v) for v in values], np.float64
+                    )
+        self._log_rows(steps, cols)
 
     def log_epoch(self, epoch: int, **values: object) -> None:
         """Record per-epoch values (``valid_loss=``, metrics) at the epoch's last step."""
         epoch_f = as_float("epoch", epoch)
         row = {self._epoch_name(n): as_float(n, v) for n, v in values.items()}
+        self._drain()
         x = self._last_step if self._last_step > -math.inf else epoch_f
         self._declare({EPOCH_SERIES: epoch_f, **row}, per="epoch")
         self._stream.append_row(x, {EPOCH_SERIES: epoch_f, **row})
@@ -116,11 +197,13 @@ class LiveCurve(CallbackProxy, StreamWidget):
 
     def mark_phase(self, label: str, step: float | None = None) -> None:
         """Start a named phase (fastai's "frozen"/"unfrozen") at ``step`` (default: now)."""
+        self._drain()
         x = step if step is not None else max(self._last_step + 1, 0.0)
         self.phases = [*self.phases, {"x": float(x), "label": str(label)}]
 
     def flush(self) -> None:
         """Send what is pending to the browser now."""
+        self._drain()
         self._stream.flush()
 
     def close(self) -> None:
@@ -129,6 +212,7 @@ class LiveCurve(CallbackProxy, StreamWidget):
         Unlike ``ipywidgets.Widget.close`` the chart stays on screen; use
         :meth:`close_widget` to tear the widget down.
         """
+        self._drain()
         self._stream.finish()
 
     def close_widget(self) -> None:
@@ -167,6 +251,7 @@ class LiveCurve(CallbackProxy, StreamWidget):
         """
         import pandas as pd
 
+        self._drain()
         columns: dict[str, pd.Series] = {}
         for s in self._stream:
             if s.name == EPOCH_SERIES or len(s) == 0:
@@ -197,6 +282,7 @@ class LiveCurve(CallbackProxy, StreamWidget):
         """The same chart as a ``plotly.graph_objects.Figure`` (for HTML/PNG export)."""
         from plotly.subplots import make_subplots
 
+        self._drain()
         fig = make_subplots(
             rows=2,
             cols=1,
