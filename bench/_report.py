@@ -4,6 +4,7 @@ kernel's versions, JSON out."""
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,23 @@ KERNEL_INFO = (
 
 def median(xs: Sequence[float]) -> float:
     return float(statistics.median(xs)) if xs else float("nan")
+
+
+def median_ci(xs: Sequence[float], level: float = 0.90) -> tuple[float, float]:
+    """A distribution-free confidence interval for the median: the order statistics
+    x(k) and x(n+1-k) with the largest k whose binomial coverage is at least ``level``
+    (no resampling, so the same numbers give the same interval).  NaNs when n < 5."""
+    n = len(xs)
+    ordered = sorted(xs)
+    k_best = 0
+    for k in range(1, n // 2 + 1):
+        # P(x(k) <= median <= x(n+1-k)) = 1 - 2 P(Bin(n, 1/2) < k)
+        below = sum(math.comb(n, i) for i in range(k)) / 2.0**n
+        if 1.0 - 2.0 * below >= level:
+            k_best = k
+    if k_best == 0:
+        return float("nan"), float("nan")
+    return float(ordered[k_best - 1]), float(ordered[n - k_best])
 
 
 def percentile(xs: Sequence[float], q: float) -> float:

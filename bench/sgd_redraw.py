@@ -19,8 +19,9 @@ first play.  Browser and kernel share this machine's clock.
                       paint (a task posted from the redraw runs after that frame's paint).
   (b) browser only    one of the two last reset messages (alternately, so the data changes)
                       handed again to the widget's comm handler, as JupyterLab does with a
-                      message off the websocket: deserialisation, the store, the three
-                      plots, until ``data-fw-drawn`` goes up.  20 replays.
+                      message off the websocket: deserialisation, the store, the data
+                      and loss plots and the contour's canvas (its plotly axes and
+                      surface image stay), until ``data-fw-drawn`` goes up.  20 replays.
 
 Both on JupyterLab's server as shipped (the PASS/FAIL) and on one with TCP_NODELAY on its
 websockets (bench/cleaner_scale.py's ``--nodelay``): jupyter_server never sets it, so a
