@@ -580,7 +580,7 @@ def report(res: dict[str, Any]) -> str:
             f"{n} fits each way (medians)",
             f"    a logged step, stream silent          {f['per_step_work_us']:+6.1f} us"
             "   (the per-step work)",
-            f"    a logged step, sending at max_hz      {f['logged_step_sending_us']:+6.1f} us"
+            f"    a logged step, stream sending         {f['logged_step_sending_us']:+6.1f} us"
             f"   (all messages land in the {f['on_share']:.0%} of steps logged)",
             f"    => every step logged: {f['per_step_us']:.1f} us/step + construction = "
             f"{f['ratio']:.3f}x the bare fit   target <= {OVERHEAD_TARGET:.2f}x  "

@@ -30,6 +30,7 @@ def test_fit_one_cycle_streams_loss_lr_mom_and_epoch_values(tmp_path: Path, kern
     assert epochs["step"].tolist() == [n_batches - 1, 2 * n_batches - 1]
     np.testing.assert_allclose(epochs["valid_loss"], [v[1] for v in learn.recorder.values])
     np.testing.assert_allclose(epochs["accuracy"], [v[2] for v in learn.recorder.values])
+    kernel.settle(curve)  # the synced traits follow the data on the stream's throttle
     assert curve.series_meta["accuracy"]["panel"] == "metric"
     assert learn.cbs.filter(lambda c: c is curve) == []  # fastai removed it after the fit
 
@@ -70,6 +71,36 @@ def test_the_losses_are_fastais_raw_batch_losses_read_without_a_sync_per_step(
     np.testing.assert_allclose(h["train_loss"], raw.values, rtol=1e-6)
     assert len(raw.values) == 2 * len(learn.dls.train)
     assert ours == []  # the losses reach the host stacked, once per hand-over
+
+
+def test_hand_overs_keep_to_their_share_of_the_loops_time(
+    tmp_path: Path, kernel: Kernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from fastwidgets.integrations import fastai as adapter
+
+    learn = digits_learner(tmp_path)
+    curve = LiveCurve()
+    slow: list[float] = []
+    drain = LiveCurve._drain
+
+    def slow_drain(self: LiveCurve) -> None:  # a machine where a hand-over takes 20 ms
+        if self._rows:
+            slow.append(time.perf_counter())
+            time.sleep(0.02)
+        drain(self)
+
+    monkeypatch.setattr(LiveCurve, "_drain", slow_drain)
+    start = time.perf_counter()
+    with learn.no_bar():
+        learn.fit(2, 1e-3, cbs=curve)
+    elapsed = time.perf_counter() - start
+    # each waits 0.02 / HAND_OVER_BUDGET (6.7 s) for the next: one in the first epoch
+    # (when the stream is first due), then only the epochs' ends (2) and the fit's (0)
+    during = [t for t in slow if t - start < elapsed]
+    assert len(during) <= 2 + 1 + elapsed * adapter.HAND_OVER_BUDGET / 0.02
+    assert len(curve.history) == 2 * len(learn.dls.train)  # nothing lost
 
 
 def test_second_fit_continues_the_curve_and_phases_of_fine_tune(

@@ -13,6 +13,7 @@ the events the adapter handles.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,12 @@ if TYPE_CHECKING:
 MAX_ROWS = 4096
 """Rows a fastai callback collects before it hands them over even when the stream may
 not send (a script, where nothing is sent, still keeps `history` current)."""
+
+HAND_OVER_BUDGET = 0.003
+"""The share of the training loop's wall time that handing rows over (and the message
+that follows) may take.  On a ~1 ms step a message cost the loop about 2 ms once the
+kernel's IOPub thread had taken its turn on the GIL; the hand-overs slow down where
+they cost more, never above the curve's ``max_hz``."""
 
 
 class CallbackProxy:
@@ -85,7 +92,8 @@ class LiveCurveCallback:
 
     A batch only appends a row to the curve's buffer: the loss stays a (detached) tensor,
     so there is no device sync per step, and the rows go to the stream together when it
-    may send (at most ``max_hz`` times a second) and at the end of each epoch.  Converting
+    may send (at most ``max_hz`` times a second, less where a hand-over costs more than
+    ``HAND_OVER_BUDGET`` of the loop's time) and at the end of each epoch.  Converting
     and appending each step cost more than the rest of the widget on a 1 ms step.
     """
 
@@ -98,6 +106,7 @@ class LiveCurveCallback:
         self.epoch_offset = 0
         self.active = False
         self._hypers: dict[str, Any] = {}
+        self._next_hand_over = 0.0  # perf_counter time before which rows stay buffered
 
     def before_fit(self) -> None:
         learn = self.learn
@@ -134,11 +143,17 @@ class LiveCurveCallback:
         rows = self.curve._rows
         rows.append((self.step, loss, hypers.get("lr"), hypers.get("mom")))
         self.step += 1
-        if len(rows) >= MAX_ROWS or self.curve._stream.due():
+        if len(rows) >= MAX_ROWS or (
+            time.perf_counter() >= self._next_hand_over and self.curve._stream.due()
+        ):
             self._hand_over()
 
     def _hand_over(self) -> None:
+        start = time.perf_counter()
         self.curve._drain()
+        # what this one cost sets when the next may come: at most HAND_OVER_BUDGET of
+        # the loop's time (the in-thread part is measured; the IOPub thread's scales)
+        self._next_hand_over = start + (time.perf_counter() - start) / HAND_OVER_BUDGET
         opt = self.learn.opt
         if opt is not None and opt.hypers[-1] is not self._hypers:  # a new optimizer
             self._hypers = opt.hypers[-1]
