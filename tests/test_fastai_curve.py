@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from fastwidgets import LiveCurve
 
+from ._clock import FakeClock
 from ._data import body_head_learner, digits_learner
 from .conftest import Kernel
 
@@ -73,34 +76,124 @@ def test_the_losses_are_fastais_raw_batch_losses_read_without_a_sync_per_step(
     assert ours == []  # the losses reach the host stacked, once per hand-over
 
 
+class _FakeLearn:
+    """What the adapter reads of a Learner during training steps."""
+
+    def __init__(self, hypers: list[dict[str, float]]) -> None:
+        import torch
+
+        self.training = True
+        self.loss = torch.tensor(0.5)
+        self.opt = type("Opt", (), {"hypers": hypers})()
+
+
+@pytest.mark.parametrize(
+    ("cost", "expected"),
+    [
+        (0.0001, (95, 101)),  # cheap: the stream's 10 Hz is the limit
+        (0.002, (14, 17)),  # 2 ms: one every 0.002 / 0.003 = 0.67 s
+        (0.05, (9, 11)),  # 50 ms would mean 17 s: capped at one a second
+    ],
+)
 def test_hand_overs_keep_to_their_share_of_the_loops_time(
+    kernel: Kernel, monkeypatch: pytest.MonkeyPatch, cost: float, expected: tuple[int, int]
+) -> None:
+    import types
+
+    from fastwidgets.integrations import fastai as adapter_module
+
+    clock = FakeClock()
+    monkeypatch.setattr(adapter_module, "time", types.SimpleNamespace(perf_counter=clock))
+    curve = LiveCurve()
+    curve._stream._clock = curve._stream._throttle._clock = clock
+    drain = LiveCurve._drain
+    hand_overs: list[float] = []
+
+    def costly_drain(self: LiveCurve) -> None:
+        if self._rows:
+            hand_overs.append(clock.t)
+            clock.t += cost
+        drain(self)
+
+    monkeypatch.setattr(LiveCurve, "_drain", costly_drain)
+    cb = curve._fastai_adapter()
+    cb.learn = _FakeLearn([{"lr": 0.1, "mom": 0.9}])
+    cb.active = True
+    cb._hypers = adapter_module._stable_hypers(cb.learn.opt)
+    for _ in range(10_000):  # 10 s of 1 ms steps
+        clock.t += 0.001
+        cb.after_batch()
+    assert expected[0] <= len(hand_overs) <= expected[1], len(hand_overs)
+    assert max(b - a for a, b in pairwise(hand_overs)) <= 1.0 + cost + 0.002
+    curve.close()
+    assert len(curve.history) == 10_000  # nothing lost
+
+
+def test_lr_and_mom_follow_the_schedule_with_a_torch_optimizer(
+    tmp_path: Path, kernel: Kernel
+) -> None:
+    # fastai's OptimWrapper builds its hypers dicts anew on each access: they must be
+    # read every step, not kept
+    from functools import partial
+
+    import torch
+    from fastai.optimizer import OptimWrapper
+
+    learn = digits_learner(tmp_path, opt_func=partial(OptimWrapper, opt=torch.optim.SGD))
+    curve = LiveCurve()
+    with learn.no_bar():
+        learn.fit_one_cycle(2, 1e-2, cbs=curve)
+    h = curve.history
+    np.testing.assert_allclose(h["lr"], learn.recorder.lrs)
+    assert h["lr"].nunique() > len(learn.dls.train)  # it moved every step
+
+
+def test_a_fit_that_dies_still_gets_its_rows_drawn_when_the_cell_ends(
     tmp_path: Path, kernel: Kernel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import time
+    from fastwidgets.integrations import fastai as adapter_module
 
-    from fastwidgets.integrations import fastai as adapter
+    class Events:
+        def __init__(self) -> None:
+            self.hooks: list[Any] = []
+
+        def register(self, name: str, fn: Any) -> None:
+            assert name == "post_run_cell"
+            self.hooks.append(fn)
+
+        def unregister(self, name: str, fn: Any) -> None:
+            self.hooks.remove(fn)
+
+    shell = type("Shell", (), {"events": Events()})()
+    monkeypatch.setattr(adapter_module, "_ipython", lambda: shell)
+
+    class Interrupt:
+        name, order, learn = "interrupt", 70, None
+
+        def __init__(self) -> None:
+            self.n = 0
+
+        def __call__(self, event: str) -> None:
+            if event == "after_batch" and self.learn.training:
+                self.n += 1
+                if self.n == 30:
+                    raise KeyboardInterrupt
 
     learn = digits_learner(tmp_path)
     curve = LiveCurve()
-    slow: list[float] = []
-    drain = LiveCurve._drain
-
-    def slow_drain(self: LiveCurve) -> None:  # a machine where a hand-over takes 20 ms
-        if self._rows:
-            slow.append(time.perf_counter())
-            time.sleep(0.02)
-        drain(self)
-
-    monkeypatch.setattr(LiveCurve, "_drain", slow_drain)
-    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt), learn.no_bar():
+        learn.fit(3, 1e-3, cbs=[curve, Interrupt()])
+    assert len(shell.events.hooks) == 1  # neither after_fit nor after_cancel_fit ran
+    for hook in list(shell.events.hooks):
+        hook(None)  # the cell ends
+    assert shell.events.hooks == []
+    kernel.settle(curve)
+    assert curve._stream.pending == 0 and curve._rows == []
+    assert curve.history["step"].tolist() == list(range(30))
+    # a fit that ends normally leaves no hook behind
     with learn.no_bar():
-        learn.fit(2, 1e-3, cbs=curve)
-    elapsed = time.perf_counter() - start
-    # each waits 0.02 / HAND_OVER_BUDGET (6.7 s) for the next: one in the first epoch
-    # (when the stream is first due), then only the epochs' ends (2) and the fit's (0)
-    during = [t for t in slow if t - start < elapsed]
-    assert len(during) <= 2 + 1 + elapsed * adapter.HAND_OVER_BUDGET / 0.02
-    assert len(curve.history) == 2 * len(learn.dls.train)  # nothing lost
+        learn.fit(1, 1e-3, cbs=curve)
+    assert shell.events.hooks == []
 
 
 def test_second_fit_continues_the_curve_and_phases_of_fine_tune(

@@ -12,14 +12,7 @@ import pytest
 from fastwidgets._stream import Series, SeriesStream, Throttle, as_float, downsample_minmax
 
 from ._client import Client
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
+from ._clock import FakeClock
 
 
 class Recorder:

@@ -663,7 +663,8 @@ class SGDView {
     const surface = this.surfaceFor(parseQuad(m.get("quad")), minimum, this.box, pw, ph);
 
     const contourLayout = this.contourLayout(surface, base("loss surface L(a1, a2)"), axis);
-    const contourKey = JSON.stringify(contourLayout);
+    // the image by its key, not its data URL (hundreds of KB to stringify every frame)
+    const contourKey = JSON.stringify({ ...contourLayout, images: this.surface?.key ?? null });
     const gds = await Promise.all([
       Plotly.react(this.scatter, traces.scatter, this.scatterLayout(step, base("data and fitted line"), axis), PLOT_CONFIG),
       Plotly.react(this.loss, traces.loss, this.lossLayout(step, base("loss per step"), axis), PLOT_CONFIG),
@@ -724,7 +725,7 @@ class SGDView {
     const w = Math.round((width - MARGIN.l - MARGIN.r) * ratio);
     const h = Math.round((height - MARGIN.t - MARGIN.b) * ratio);
     const key = JSON.stringify([quad, minimum, box, w, h]);
-    if (this.surface?.key !== key) this.surface = { key, url: surfaceDataUrl(quad, box, minimum, w, h) };
+    if (this.surface?.key !== key) this.surface = { key, url: surfaceDataUrl(quad, box, minimum, w, h, ratio) };
     return [{
       source: this.surface.url, xref: "x", yref: "y", x: box.x[0], y: box.y[1], sizex: box.x[1] - box.x[0], sizey: box.y[1] - box.y[0],
       xanchor: "left", yanchor: "top", sizing: "stretch", layer: "below", opacity: 0.75,
@@ -791,8 +792,9 @@ class SGDView {
     const box = this.box!;
     return {
       ...layout, images, dragmode: false, hovermode: false,
-      xaxis: { ...axis, range: box.x, autorange: false, title: { text: "a1 (slope)" } },
-      yaxis: { ...axis, range: box.y, autorange: false, title: { text: "a2 (intercept)" } },
+      // fixed: the canvas maps through the box, so the axes must not move under it
+      xaxis: { ...axis, range: box.x, autorange: false, fixedrange: true, title: { text: "a1 (slope)" } },
+      yaxis: { ...axis, range: box.y, autorange: false, fixedrange: true, title: { text: "a2 (intercept)" } },
     };
   }
 
@@ -808,7 +810,9 @@ class SGDView {
     Object.assign(c.style, { left: `${size.l}px`, top: `${size.t}px`, width: `${size.w}px`, height: `${size.h}px` });
     this.scene = {
       box: this.box, width: size.w, height: size.h, minimum, start, startStroke: theme.text,
-      paths: this.runs.map((r) => ({ color: r.color, a1: r.a1, a2: r.a2, markers: r.steps.length <= MAX_MARKERS })),
+      paths: this.runs.map((r) => ({
+        color: r.color, label: r.label, steps: r.steps, a1: r.a1, a2: r.a2, markers: r.steps.length <= MAX_MARKERS,
+      })),
       current: this.runs.map((r) => SGDView.at(r, step)),
     };
     const ctx = c.getContext("2d");
@@ -826,8 +830,10 @@ class SGDView {
       const rect = gd.getBoundingClientRect();
       const hit = nearestPoint(this.scene, ev.clientX - rect.left - size.l, ev.clientY - rect.top - size.t);
       if (!hit) return hide();
-      const run = hit.path >= 0 ? this.runs[hit.path] : null;
-      const a: Point = run ? [run.a1[hit.index], run.a2[hit.index]] : this.scene.minimum!;
+      // everything from the scene the hit was found in (new runs may be on their way)
+      const run = hit.path >= 0 ? this.scene.paths[hit.path] : null;
+      const a: Point | null = run ? [run.a1[hit.index], run.a2[hit.index]] : this.scene.minimum;
+      if (!a) return hide();
       const where = `a = (${a[0].toFixed(3)}, ${a[1].toFixed(3)})`;
       this.tip.textContent = run ? `${run.label} · step ${run.steps[hit.index]} · ${where}` : `minimum · ${where}`;
       this.tip.style.borderColor = run ? run.color : "#ffc107";
@@ -835,8 +841,9 @@ class SGDView {
       this.tip.style.left = `${size.l + x}px`;
       this.tip.style.top = `${size.t + y}px`;
       this.tip.hidden = false;
-      if (run && run.steps[hit.index] !== this.player.step) {
-        this.player.seek(run.steps[hit.index]);
+      const step = run ? run.steps[hit.index] : undefined;
+      if (step !== undefined && step !== this.player.step) {
+        this.player.seek(step);
         this.redraw();
       }
     };

@@ -7,8 +7,8 @@ function scene(over: Partial<Scene> = {}): Scene {
   return {
     box: BOX, width: 200, height: 100, minimum: [9, 4], start: [0, 0], startStroke: "#333",
     paths: [
-      { color: "red", a1: [0, 1, 2, 3], a2: [0, 1, 2, 3], markers: true },
-      { color: "blue", a1: [0, 2, 4], a2: [0, 0.5, 1], markers: false },
+      { color: "red", label: "SGD", steps: [0, 1, 2, 3], a1: [0, 1, 2, 3], a2: [0, 1, 2, 3], markers: true },
+      { color: "blue", label: "Adam", steps: [0, 1, 2], a1: [0, 2, 4], a2: [0, 0.5, 1], markers: false },
     ],
     current: [1, 2],
     ...over,
@@ -92,7 +92,7 @@ describe("drawScene", () => {
   it("skips non-finite points and leaves out what is not there", () => {
     const { ctx, ops } = recorder();
     const s = scene({
-      paths: [{ color: "red", a1: [0, NaN, 2], a2: [0, 1, 2], markers: true }],
+      paths: [{ color: "red", label: "SGD", steps: [0, 1, 2], a1: [0, NaN, 2], a2: [0, 1, 2], markers: true }],
       current: [1], minimum: null, start: null,
     });
     drawScene(ctx, s, 1);

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -40,20 +41,33 @@ def _epoch_panel(name: str) -> str:
     return "loss" if "loss" in name.lower() else "metric"
 
 
-def _losses(values: Any) -> npt.NDArray[np.float64]:
-    """Loss values (tensors, usually on the training device, or numbers) as float64: the
-    tensors stacked and copied to the host at once."""
+def _column(name: str, values: Any) -> npt.NDArray[np.float64]:
+    """One column of :meth:`LiveCurve.log_many` as float64: numbers, arrays, or tensors
+    (on any device, with or without grad), else a ``TypeError`` naming the series."""
+    try:
+        return np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError, RuntimeError):
+        pass
+    try:
+        return _losses(values, name)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"series {name!r}: expected numbers") from err
+
+
+def _losses(values: Any, name: str = "train_loss") -> npt.NDArray[np.float64]:
+    """Values (tensors, usually on the training device, or numbers) as float64: the
+    tensors stacked (detached) and copied to the host at once."""
     items = list(values)
     try:
         import torch
 
         # fastai's loss is 0-d: stacked, one value each (else not one number per step)
-        stacked = torch.stack(items).reshape(-1)
+        stacked = torch.stack(items).detach().reshape(-1)
         if stacked.numel() == len(items):
             return np.asarray(stacked.to("cpu", torch.float64).numpy(), dtype=np.float64)
     except (ImportError, RuntimeError, TypeError):  # not tensors, shapes or devices differ
         pass
-    return np.array([as_float("train_loss", v) for v in items], np.float64)
+    return np.array([as_float(name, v) for v in items], np.float64)
 
 
 def _format_time(seconds: float) -> str:
@@ -101,8 +115,10 @@ class LiveCurve(CallbackProxy, StreamWidget):
         self.print_epochs = True
         self._meta: dict[str, dict[str, str]] = {}
         # (step, loss, lr, mom) rows the fastai callback collected since its last hand-over:
-        # the loss stays a tensor until then (no device sync per step), see `_drain`.
+        # the loss stays a tensor until then (no conversion per step), see `_drain`.  The
+        # list object never changes (the training thread appends while another may drain).
         self._rows: list[tuple[int, Any, Any, Any]] = []
+        self._drain_lock = threading.Lock()
 
     # -- logging ------------------------------------------------------------------------
 
@@ -115,7 +131,7 @@ class LiveCurve(CallbackProxy, StreamWidget):
         x = as_float("step", step)
         row = {name: as_float(name, v) for name, v in values.items()}
         self._drain()
-        self._check_order(x, x)
+        self._check_order(x, x, stacklevel=3)
         self._declare(row, per="step")
         self._stream.append_row(x, row)
 
@@ -127,17 +143,18 @@ class LiveCurve(CallbackProxy, StreamWidget):
         x = np.asarray(steps, dtype=np.float64).ravel()
         cols: dict[str, npt.NDArray[np.float64]] = {}
         for name, values in columns.items():
-            try:
-                cols[name] = np.asarray(values, dtype=np.float64).ravel()
-            except (TypeError, ValueError) as err:
-                raise TypeError(f"series {name!r}: expected numbers") from err
+            cols[name] = _column(name, values)
             if cols[name].shape != x.shape:
                 raise ValueError(f"series {name!r}: {cols[name].size} values for {x.size} steps")
         self._drain()
-        self._log_rows(x, cols)
+        with self._drain_lock:
+            self._log_rows(x, cols, stacklevel=5)
 
     def _log_rows(
-        self, x: npt.NDArray[np.float64], cols: dict[str, npt.NDArray[np.float64]]
+        self,
+        x: npt.NDArray[np.float64],
+        cols: dict[str, npt.NDArray[np.float64]],
+        stacklevel: int = 4,
     ) -> None:
         if not x.size:
             return
@@ -146,32 +163,45 @@ class LiveCurve(CallbackProxy, StreamWidget):
             down = np.flatnonzero(np.diff(finite) < 0)
             if down.size:  # backwards within the batch: that pair is the one to name
                 self._check_order(
-                    float(finite[down[0] + 1]), float(finite.max()), float(finite[down[0]])
+                    float(finite[down[0] + 1]),
+                    float(finite.max()),
+                    float(finite[down[0]]),
+                    stacklevel=stacklevel,
                 )
             else:
-                self._check_order(float(finite[0]), float(finite.max()))
+                self._check_order(float(finite[0]), float(finite.max()), stacklevel=stacklevel)
         self._declare(dict.fromkeys(cols, 0.0), per="step")
         self._stream.extend_rows(x, cols)
 
-    def _check_order(self, first: float, last: float, before: float | None = None) -> None:
+    def _check_order(
+        self, first: float, last: float, before: float | None = None, *, stacklevel: int
+    ) -> None:
         """Warn once when steps go backwards (``first`` after ``before``, by default the
         highest step so far); ``last`` is the highest step just logged."""
         before = self._last_step if before is None else before
         if first < before and not self._warned_backwards:
             self._warned_backwards = True
             warnings.warn(
-                f"LiveCurve.log: step went backwards ({first} after {before}); "
+                f"LiveCurve: step went backwards ({first} after {before}); "
                 "the curve expects increasing steps",
-                stacklevel=3,
+                stacklevel=stacklevel,
             )
         self._last_step = max(self._last_step, last)
 
     def _drain(self) -> None:
         """Hand the fastai callback's collected rows to the stream (one device-to-host
-        copy for all their losses)."""
-        rows, self._rows = self._rows, []
-        if not rows:
+        copy for all their losses).  Rows leave the buffer only once converted, and in
+        place: a row the training thread appends meanwhile waits for the next drain."""
+        if not self._rows:
             return
+        with self._drain_lock:
+            self._drain_locked()
+
+    def _drain_locked(self) -> None:
+        n = len(self._rows)
+        if not n:
+            return
+        rows = self._rows[:n]
         steps = np.fromiter((r[0] for r in rows), np.float64, len(rows))
         cols = {"train_loss": _losses(r[1] for r in rows)}
         for k, name in ((2, "lr"), (3, "mom")):
@@ -183,6 +213,7 @@ class LiveCurve(CallbackProxy, StreamWidget):
                     cols[name] = np.array(
                         [math.nan if v is None else as_float(name, v) for v in values], np.float64
                     )
+        del self._rows[:n]
         self._log_rows(steps, cols)
 
     def log_epoch(self, epoch: int, **values: object) -> None:

@@ -109,14 +109,18 @@ export function surfacePixels(
   return out;
 }
 
-/** The surface as a PNG data URL (browser only: it needs a canvas). */
-export function surfaceDataUrl(q: Quad, box: Box, minimum: Point | null, width: number, height: number): string {
+/**
+ * The surface as a PNG data URL (browser only: it needs a canvas), `ratio` image pixels
+ * per CSS pixel (the lines keep their width on a retina screen).
+ */
+export function surfaceDataUrl(q: Quad, box: Box, minimum: Point | null, width: number, height: number, ratio = 1): string {
   const canvas = document.createElement("canvas");
   canvas.width = Math.max(1, Math.floor(width));
   canvas.height = Math.max(1, Math.floor(height));
   const ctx = canvas.getContext("2d");
   if (!ctx) return "";
-  const pixels = surfacePixels(q, box, minimum, canvas.width, canvas.height);
+  const style = { ...SURFACE_STYLE, lineWidth: SURFACE_STYLE.lineWidth * ratio };
+  const pixels = surfacePixels(q, box, minimum, canvas.width, canvas.height, style);
   ctx.putImageData(new ImageData(pixels, canvas.width, canvas.height), 0, 0);
   return canvas.toDataURL("image/png");
 }

@@ -15,6 +15,10 @@ import type { Box, Point } from "./quadratic";
 /** One run's path, as drawn. */
 export interface ScenePath {
   color: string;
+  /** The run's legend label, for the hover text. */
+  label: string;
+  /** The step of each point (a1[i], a2[i]). */
+  steps: ArrayLike<number>;
   a1: ArrayLike<number>;
   a2: ArrayLike<number>;
   /** A dot per step (off for long runs, where they would merge into a thick line). */

@@ -13,6 +13,7 @@ the events the adapter handles.
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -22,14 +23,17 @@ if TYPE_CHECKING:
 
 
 MAX_ROWS = 4096
-"""Rows a fastai callback collects before it hands them over even when the stream may
-not send (a script, where nothing is sent, still keeps `history` current)."""
+"""Rows a fastai callback collects before it hands them over whatever the stream says:
+a bound on the buffer (in a script nothing is sent, and `history` drains it on read)."""
 
 HAND_OVER_BUDGET = 0.003
 """The share of the training loop's wall time that handing rows over (and the message
 that follows) may take.  On a ~1 ms step a message cost the loop about 2 ms once the
 kernel's IOPub thread had taken its turn on the GIL; the hand-overs slow down where
 they cost more, never above the curve's ``max_hz``."""
+
+MAX_HAND_OVER_WAIT = 1.0
+"""Seconds a costly hand-over may hold back the next: the chart never freezes longer."""
 
 
 class CallbackProxy:
@@ -91,10 +95,11 @@ class LiveCurveCallback:
     (which has no ``before_fit``).
 
     A batch only appends a row to the curve's buffer: the loss stays a (detached) tensor,
-    so there is no device sync per step, and the rows go to the stream together when it
-    may send (at most ``max_hz`` times a second, less where a hand-over costs more than
-    ``HAND_OVER_BUDGET`` of the loop's time) and at the end of each epoch.  Converting
-    and appending each step cost more than the rest of the widget on a 1 ms step.
+    so the curve adds no device sync of its own per step, and the rows go to the stream
+    together when it may send (at most ``max_hz`` times a second, less where a hand-over
+    costs more than ``HAND_OVER_BUDGET`` of the loop's time, but at least every
+    ``MAX_HAND_OVER_WAIT``) and at the end of each epoch.  Converting and appending each
+    step cost more than the rest of the widget on a 1 ms step.
     """
 
     events = ("before_fit", "after_batch", "after_epoch", "after_fit", "after_cancel_fit")
@@ -105,8 +110,13 @@ class LiveCurveCallback:
         self.step = 0
         self.epoch_offset = 0
         self.active = False
-        self._hypers: dict[str, Any] = {}
+        # the last param group's hypers when the optimizer keeps them in a dict that the
+        # schedulers update in place (fastai's Optimizer); None: read them every step
+        # (OptimWrapper builds fresh dicts from torch's param_groups on each access)
+        self._hypers: dict[str, Any] | None = None
         self._next_hand_over = 0.0  # perf_counter time before which rows stay buffered
+        self._cost = 0.0  # a hand-over's cost, smoothed (one slow one must not stall)
+        self._cell_hook: Callable[..., None] | None = None
 
     def before_fit(self) -> None:
         learn = self.learn
@@ -117,10 +127,33 @@ class LiveCurveCallback:
         # In a script fastai's ProgressCallback already prints the epoch table.
         self.curve.print_epochs = not hasattr(learn, "progress")
         self._mark_phase()
-        # fastai's schedulers set hypers in place (Optimizer.set_hyper): the last param
-        # group's dict can be kept, and is checked again at every hand-over.
-        self._hypers = learn.opt.hypers[-1]
+        self._hypers = _stable_hypers(learn.opt)
+        self._watch_cell()
         self.curve.show()
+
+    def _watch_cell(self) -> None:
+        """fastai calls neither after_fit nor after_cancel_fit when the fit dies of an
+        exception or a KeyboardInterrupt: when the notebook cell ends, close the curve
+        (the rows still buffered are drawn and the snapshot stored)."""
+        ip = _ipython()
+        if ip is None or self._cell_hook is not None:
+            return
+
+        def after_cell(*_args: Any) -> None:
+            self._unwatch_cell()
+            if self.active:
+                self.active = False
+                self.curve.close()
+
+        self._cell_hook = after_cell
+        ip.events.register("post_run_cell", after_cell)
+
+    def _unwatch_cell(self) -> None:
+        hook, self._cell_hook = self._cell_hook, None
+        ip = _ipython()
+        if hook is not None and ip is not None:
+            with contextlib.suppress(ValueError):
+                ip.events.unregister("post_run_cell", hook)
 
     def _mark_phase(self) -> None:
         opt = self.learn.opt
@@ -140,6 +173,8 @@ class LiveCurveCallback:
         with contextlib.suppress(AttributeError):  # a loss that is not a tensor
             loss = loss.detach()
         hypers = self._hypers
+        if hypers is None:
+            hypers = learn.opt.hypers[-1]
         rows = self.curve._rows
         rows.append((self.step, loss, hypers.get("lr"), hypers.get("mom")))
         self.step += 1
@@ -151,12 +186,14 @@ class LiveCurveCallback:
     def _hand_over(self) -> None:
         start = time.perf_counter()
         self.curve._drain()
-        # what this one cost sets when the next may come: at most HAND_OVER_BUDGET of
+        # what hand-overs cost sets when the next may come: at most HAND_OVER_BUDGET of
         # the loop's time (the in-thread part is measured; the IOPub thread's scales)
-        self._next_hand_over = start + (time.perf_counter() - start) / HAND_OVER_BUDGET
-        opt = self.learn.opt
-        if opt is not None and opt.hypers[-1] is not self._hypers:  # a new optimizer
-            self._hypers = opt.hypers[-1]
+        cost = time.perf_counter() - start
+        self._cost = cost if not self._cost else 0.7 * self._cost + 0.3 * cost
+        wait = min(self._cost / HAND_OVER_BUDGET, MAX_HAND_OVER_WAIT)
+        self._next_hand_over = start + wait
+        if self._hypers is not None:
+            self._hypers = _stable_hypers(self.learn.opt)  # a new optimizer since?
 
     def after_epoch(self) -> None:
         if not self.active:
@@ -176,6 +213,7 @@ class LiveCurveCallback:
         self.curve.log_epoch(self.epoch_offset + int(self.learn.epoch), **values)
 
     def after_fit(self) -> None:
+        self._unwatch_cell()
         if self.active:
             self.curve.close()
         self.active = False
@@ -183,6 +221,23 @@ class LiveCurveCallback:
     def after_cancel_fit(self) -> None:
         if self.active:
             self.curve.close()
+
+
+def _stable_hypers(opt: Any) -> dict[str, Any] | None:
+    """The last param group's hypers dict when the optimizer keeps it (fastai's
+    Optimizer: the schedulers set it in place), None when each access builds a new one
+    (fastai's OptimWrapper around a torch optimizer)."""
+    if opt is None:
+        return None
+    last: dict[str, Any] = opt.hypers[-1]
+    return last if opt.hypers[-1] is last else None
+
+
+def _ipython() -> Any:
+    """The running IPython shell, or None (a script; IPython not even imported)."""
+    mod = sys.modules.get("IPython")
+    get = getattr(mod, "get_ipython", None) if mod is not None else None
+    return get() if get is not None else None
 
 
 _CLASSES: dict[str, type] = {}  # fastai Callback subclasses, built on first use
