@@ -49,12 +49,12 @@ def _column(name: str, values: Any) -> npt.NDArray[np.float64]:
     except (TypeError, ValueError, RuntimeError):
         pass
     try:
-        return _losses(values, name)
+        return _host_floats(values, name)
     except (TypeError, ValueError) as err:
         raise TypeError(f"series {name!r}: expected numbers") from err
 
 
-def _losses(values: Any, name: str = "train_loss") -> npt.NDArray[np.float64]:
+def _host_floats(values: Any, name: str = "train_loss") -> npt.NDArray[np.float64]:
     """Values (tensors, usually on the training device, or numbers) as float64: the
     tensors stacked (detached) and copied to the host at once."""
     items = list(values)
@@ -203,7 +203,7 @@ class LiveCurve(CallbackProxy, StreamWidget):
             return
         rows = self._rows[:n]
         steps = np.fromiter((r[0] for r in rows), np.float64, len(rows))
-        cols = {"train_loss": _losses(r[1] for r in rows)}
+        cols = {"train_loss": _host_floats(r[1] for r in rows)}
         for k, name in ((2, "lr"), (3, "mom")):
             values = [r[k] for r in rows]
             try:  # plain floats, the usual case
