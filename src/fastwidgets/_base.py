@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import pathlib
+import re
 import threading
 import time
 import uuid
@@ -37,6 +40,18 @@ def bundle(name: str) -> pathlib.Path | str:
     if path.exists():
         return path
     return _MISSING_ESM % name
+
+
+_PACKED = re.compile(r'"([A-Za-z0-9+/]{64,}={0,2})"')
+
+
+def unpacked_bundle(text: str) -> str:
+    """The JS a bundle file runs in the browser: the file itself, or, for a large bundle
+    that js/build.mjs gzipped into a loader module, the source packed inside it."""
+    match = _PACKED.search(text)
+    if match is None:
+        return text
+    return gzip.decompress(base64.b64decode(match.group(1))).decode("utf-8")
 
 
 class StreamWidget(anywidget.AnyWidget):
