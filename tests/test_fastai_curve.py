@@ -91,7 +91,7 @@ class _FakeLearn:
     ("cost", "expected"),
     [
         (0.0001, (95, 101)),  # cheap: the stream's 10 Hz is the limit
-        (0.002, (14, 17)),  # 2 ms: one every 0.002 / 0.003 = 0.67 s
+        (0.001, (14, 17)),  # 1 ms, and as much after it: one every 2 * 0.001 / 0.003 s
         (0.05, (9, 11)),  # 50 ms would mean 17 s: capped at one a second
     ],
 )

@@ -231,6 +231,40 @@ def test_snapshot_is_refreshed_at_a_low_rate_while_streaming() -> None:
     assert 4 <= len(rec.snapshots) <= 6  # every ~2 s of a 10 s run
 
 
+def test_during_a_run_the_snapshot_waits_its_period_though_nothing_is_pending() -> None:
+    # A buffering producer (LiveCurve's fastai callback) hands points over in batches:
+    # between two batches the stream has sent everything, but the run is not over.
+    stream, rec, clock = make_stream(max_hz=10, snapshot_every=5.0)
+    timer = stream.timer  # type: ignore[attr-defined]
+    stream.begin()
+    step = 0
+    for _ in range(20):  # 10 s: a batch of 500 points every 0.5 s
+        stream.extend_rows(np.arange(step, step + 500), {"a": np.ones(500)})
+        step += 500
+        until = clock.t + 0.5
+        while timer.due and min(d[0] for d in timer.due) <= until:
+            timer.due.sort(key=lambda d: d[0])
+            when, fn = timer.due.pop(0)
+            clock.t = max(clock.t, when)
+            fn()
+        clock.t = until
+    assert 1 <= len(rec.snapshots) <= 2  # ~every 5 s, not after every batch
+    assert stream.pending == 0
+    before = len(rec.snapshots)
+    stream.finish()  # the end: the final snapshot goes at once
+    timer.run()
+    assert len(rec.snapshots) == before + 1
+    assert rec.snapshots[-1]["series"][0]["total"] == 10_000
+    assert stream.settled
+
+
+def test_without_a_run_a_quiet_stream_sends_its_snapshot_at_once() -> None:
+    stream, rec, clock = make_stream(max_hz=10, snapshot_every=1e9)
+    stream.extend_rows(np.arange(100), {"a": np.ones(100)})
+    stream.timer.run()  # type: ignore[attr-defined]
+    assert len(rec.snapshots) == 1 and stream.settled
+
+
 def test_disabled_stream_sends_nothing_but_keeps_the_data() -> None:
     stream, rec, clock = make_stream()
     stream.enabled = False

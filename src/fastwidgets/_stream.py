@@ -241,6 +241,11 @@ class SeriesStream:
     throttle is closed are sent by a trailing timer, so the end of a fit, or a slow
     loop that stops logging, still reaches the browser within one interval.
 
+    The snapshot is for a notebook reopened from its saved widget state (a page cannot
+    fetch state while a cell runs): it goes out when the stream goes quiet, at the end
+    of a run, and in between at most every ``snapshot_every`` seconds.  It is the
+    costliest message (the whole history is downsampled), so the period is long.
+
     Nothing is sent while ``enabled`` is False (a plain script, or a torch.distributed
     rank other than 0), but the data is kept for the Python API.
     """
@@ -251,7 +256,7 @@ class SeriesStream:
         on_state: SnapshotFn | None = None,
         *,
         max_hz: float = 10.0,
-        snapshot_every: float = 2.0,
+        snapshot_every: float = 10.0,
         snapshot_buckets: int = 1000,
         clock: Callable[[], float] = time.monotonic,
         schedule: Scheduler | None = None,
@@ -273,6 +278,7 @@ class SeriesStream:
         self._timer_due: float | None = None  # when the armed timer fires (None: unarmed)
         self._timer_gen = 0  # a timer armed earlier than this one is a no-op
         self._reset_next = False  # replace() happened: the next data message is a reset
+        self._producing = False  # between begin() and finish(): more points will come
         # The trailing timer runs on another thread; appends and sends take turns.
         self._lock = threading.RLock()
         self.enabled = True
@@ -405,8 +411,11 @@ class SeriesStream:
             now = self._clock()
             if self._last_snapshot is None:
                 self._last_snapshot = now  # the first snapshot waits a full period
+            # Quiet (nothing pending, no run announced): the snapshot goes at once, as the
+            # data may be final.  During a run it keeps to its period.
             snapshot_due = self._snapshot_stale and (
-                now - self._last_snapshot >= self.snapshot_every or not self.pending
+                now - self._last_snapshot >= self.snapshot_every
+                or not (self.pending or self._producing)
             )
             state_wanted = self._on_state is not None and (self._state_dirty or snapshot_due)
             # State and data take turns when both wait, so state that changes every step
@@ -460,9 +469,16 @@ class SeriesStream:
             if self._snapshot_stale:
                 self._arm_timer()
 
+    def begin(self) -> None:
+        """A run starts (a fit) and will end with :meth:`finish`.  Until then the
+        snapshot keeps to ``snapshot_every`` even when every point has been sent: a
+        producer that hands its points over in batches is not done between batches."""
+        self._producing = True
+
     def finish(self) -> None:
         """End of a fit: what is pending, then the final snapshot, go out on the next ticks."""
         with self._lock:
+            self._producing = False
             self._snapshot_stale = self._on_state is not None
             # The loop said it is done: the timer need not wait for it to go quiet.
             self._throttle.last_asked = -math.inf

@@ -201,13 +201,12 @@ class LiveCurve(CallbackProxy, StreamWidget):
         n = len(self._rows)
         if not n:
             return
-        rows = self._rows[:n]
-        steps = np.fromiter((r[0] for r in rows), np.float64, len(rows))
-        cols = {"train_loss": _host_floats(r[1] for r in rows)}
-        for k, name in ((2, "lr"), (3, "mom")):
-            values = [r[k] for r in rows]
+        step_col, losses, lrs, moms = zip(*self._rows[:n], strict=True)
+        steps = np.fromiter(step_col, np.float64, n)
+        cols = {"train_loss": _host_floats(losses)}
+        for name, values in (("lr", lrs), ("mom", moms)):
             try:  # plain floats, the usual case
-                cols[name] = np.fromiter(values, np.float64, len(values))
+                cols[name] = np.fromiter(values, np.float64, n)
             except TypeError:  # None where a param group has no such hyper, or tensors
                 if any(v is not None for v in values):
                     cols[name] = np.array(

@@ -28,9 +28,14 @@ a bound on the buffer (in a script nothing is sent, and `history` drains it on r
 
 HAND_OVER_BUDGET = 0.003
 """The share of the training loop's wall time that handing rows over (and the message
-that follows) may take.  On a ~1 ms step a message cost the loop about 2 ms once the
-kernel's IOPub thread had taken its turn on the GIL; the hand-overs slow down where
-they cost more, never above the curve's ``max_hz``."""
+that follows) may take.  The hand-overs slow down where they cost more, never above the
+curve's ``max_hz``."""
+
+FOLLOW_UP = 2.0
+"""What a hand-over costs the loop in all, per second of it timed in the loop: the
+kernel's IOPub thread then takes its turns on the GIL to send the message.  Measured in
+a kernel on a ~1.5 ms step: a hand-over timed at ~1.7 ms slowed the next ten steps by
+another ~1.5-2 ms."""
 
 MAX_HAND_OVER_WAIT = 1.0
 """Seconds a costly hand-over may hold back the next: the chart never freezes longer."""
@@ -127,6 +132,7 @@ class LiveCurveCallback:
         # In a script fastai's ProgressCallback already prints the epoch table.
         self.curve.print_epochs = not hasattr(learn, "progress")
         self._mark_phase()
+        self.curve._stream.begin()  # rows come in batches: not done between two of them
         self._hypers = _stable_hypers(learn.opt)
         self._watch_cell()
         self.curve.show()
@@ -187,10 +193,10 @@ class LiveCurveCallback:
         start = time.perf_counter()
         self.curve._drain()
         # what hand-overs cost sets when the next may come: at most HAND_OVER_BUDGET of
-        # the loop's time (the in-thread part is measured; the IOPub thread's scales)
+        # the loop's time (the in-thread part is measured; the IOPub thread's follows it)
         cost = time.perf_counter() - start
         self._cost = cost if not self._cost else 0.7 * self._cost + 0.3 * cost
-        wait = min(self._cost / HAND_OVER_BUDGET, MAX_HAND_OVER_WAIT)
+        wait = min(FOLLOW_UP * self._cost / HAND_OVER_BUDGET, MAX_HAND_OVER_WAIT)
         self._next_hand_over = start + wait
         if self._hypers is not None:
             self._hypers = _stable_hypers(self.learn.opt)  # a new optimizer since?
