@@ -51,14 +51,35 @@ class _RawLoss:
             self.values.append(float(self.learn.loss))
 
 
+class _OffTheCPU:
+    """Makes fastai's loss look like a tensor on an accelerator (this machine has none)."""
+
+    name, order, learn = "off_the_cpu", 55, None  # after the Recorder, before LiveCurve
+
+    def __init__(self) -> None:
+        import torch
+
+        class DeviceTensor(torch.Tensor):
+            @property
+            def is_cpu(self) -> bool:
+                return False
+
+        self.cls = DeviceTensor
+
+    def __call__(self, event: str) -> None:
+        if event == "after_batch" and self.learn.training:
+            self.learn.loss = self.learn.loss.as_subclass(self.cls)
+
+
+@pytest.mark.parametrize("device", ["cpu", "accelerator"])
 def test_the_losses_are_fastais_raw_batch_losses_read_without_a_sync_per_step(
-    tmp_path: Path, kernel: Kernel, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, kernel: Kernel, monkeypatch: pytest.MonkeyPatch, device: str
 ) -> None:
     import torch
 
     learn = digits_learner(tmp_path)
     raw, curve = _RawLoss(), LiveCurve()
-    # every Tensor.item() fastwidgets makes (a device sync on a GPU)
+    # every Tensor.item() fastwidgets makes (a device sync off the CPU)
     ours: list[int] = []
     item = torch.Tensor.item
 
@@ -68,12 +89,16 @@ def test_the_losses_are_fastais_raw_batch_losses_read_without_a_sync_per_step(
         return item(self)
 
     monkeypatch.setattr(torch.Tensor, "item", counting_item)
+    cbs = [curve, raw] + ([_OffTheCPU()] if device == "accelerator" else [])
     with learn.no_bar():
-        learn.fit(2, 1e-3, cbs=[curve, raw])
+        learn.fit(2, 1e-3, cbs=cbs)
     h = curve.history
     np.testing.assert_allclose(h["train_loss"], raw.values, rtol=1e-6)
     assert len(raw.values) == 2 * len(learn.dls.train)
-    assert ours == []  # the losses reach the host stacked, once per hand-over
+    if device == "accelerator":
+        assert ours == []  # the losses reach the host stacked, once per hand-over
+    else:
+        assert len(ours) == len(raw.values)  # read at once: no tensor is kept
 
 
 class _FakeLearn:

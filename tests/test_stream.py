@@ -37,6 +37,7 @@ class ManualTimer:
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self.due: list[tuple[float, Any]] = []
+        self.fired = 0
 
     def __call__(self, delay: float, fn: Any) -> None:
         self.due.append((self.clock.t + delay, fn))
@@ -51,6 +52,16 @@ class ManualTimer:
             self.clock.t = max(self.clock.t, when)
             fn()
         raise AssertionError("timers never stopped re-arming")
+
+    def run_until(self, t: float) -> None:
+        """Fire the timers due by time ``t``, then set the clock to ``t``."""
+        while self.due and min(d[0] for d in self.due) <= t:
+            self.due.sort(key=lambda d: d[0])
+            when, fn = self.due.pop(0)
+            self.clock.t = max(self.clock.t, when)
+            self.fired += 1
+            fn()
+        self.clock.t = t
 
 
 def make_stream(**kwargs: Any) -> tuple[SeriesStream, Recorder, FakeClock]:
@@ -241,13 +252,7 @@ def test_during_a_run_the_snapshot_waits_its_period_though_nothing_is_pending() 
     for _ in range(20):  # 10 s: a batch of 500 points every 0.5 s
         stream.extend_rows(np.arange(step, step + 500), {"a": np.ones(500)})
         step += 500
-        until = clock.t + 0.5
-        while timer.due and min(d[0] for d in timer.due) <= until:
-            timer.due.sort(key=lambda d: d[0])
-            when, fn = timer.due.pop(0)
-            clock.t = max(clock.t, when)
-            fn()
-        clock.t = until
+        timer.run_until(clock.t + 0.5)
     assert 1 <= len(rec.snapshots) <= 2  # ~every 5 s, not after every batch
     assert stream.pending == 0
     before = len(rec.snapshots)
@@ -258,8 +263,29 @@ def test_during_a_run_the_snapshot_waits_its_period_though_nothing_is_pending() 
     assert stream.settled
 
 
+def test_during_a_run_changed_state_goes_without_the_snapshot() -> None:
+    stream, rec, clock = make_stream(max_hz=10, snapshot_every=5.0)
+    timer = stream.timer  # type: ignore[attr-defined]
+    t0 = clock.t
+    stream.begin()
+    stream.extend_rows(np.arange(100), {"a": np.ones(100)})
+    stream.state_changed()  # e.g. a new series' metadata
+    clock.t += 1.0
+    stream.extend_rows(np.arange(100, 200), {"a": np.ones(100)})
+    timer.run_until(t0 + 2.0)
+    assert rec.snapshots == [None]  # the state went out, the snapshot waits
+    assert not stream.settled  # it is still stale
+    fired = timer.fired
+    timer.run_until(t0 + 4.5)
+    assert timer.fired == fired  # the timer sleeps until the snapshot is due
+    stream.finish()
+    stream.timer.run()  # type: ignore[attr-defined]
+    assert rec.snapshots[-1] is not None and rec.snapshots[-1]["series"][0]["total"] == 200
+    assert stream.settled
+
+
 def test_without_a_run_a_quiet_stream_sends_its_snapshot_at_once() -> None:
-    stream, rec, clock = make_stream(max_hz=10, snapshot_every=1e9)
+    stream, rec, _clock = make_stream(max_hz=10, snapshot_every=1e9)
     stream.extend_rows(np.arange(100), {"a": np.ones(100)})
     stream.timer.run()  # type: ignore[attr-defined]
     assert len(rec.snapshots) == 1 and stream.settled

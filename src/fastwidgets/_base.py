@@ -118,12 +118,14 @@ class StreamWidget(anywidget.AnyWidget):
     def _send_message(self, content: dict[str, Any], buffers: list[bytes]) -> None:
         self.send(content, buffers=buffers)
 
-    def _store_snapshot(self, snapshot: dict[str, Any]) -> None:
-        # One state message: the snapshot plus whatever synced traits were held back.
+    def _store_snapshot(self, snapshot: dict[str, Any] | None) -> None:
+        # One state message: the snapshot (None: not this time) plus whatever synced
+        # traits were held back.
         with self.hold_sync():
             for name, value in self._deferred_state().items():
                 setattr(self, name, value)
-            self.snapshot = snapshot
+            if snapshot is not None:
+                self.snapshot = snapshot
 
     def _progress_start(self, total: int | None) -> None:
         """A progress bar (done, total, ETA) that goes out with the throttled state."""

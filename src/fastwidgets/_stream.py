@@ -34,7 +34,7 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 Message = tuple[dict[str, Any], list[bytes]]
 SendFn = Callable[[dict[str, Any], list[bytes]], None]
-SnapshotFn = Callable[[dict[str, Any]], None]
+SnapshotFn = Callable[[dict[str, Any] | None], None]
 
 PROTOCOL_VERSION = 1
 
@@ -423,7 +423,9 @@ class SeriesStream:
             # A replaced result goes before any state: the view is waiting to redraw.
             data_first = self._last_was_state or self._reset_next
             if state_wanted and not (self.pending and data_first):
-                self.publish_state()
+                # During a run, changed state (a new series' metadata) goes alone: the
+                # snapshot, the costliest message, keeps to its period.
+                self.publish_state(snapshot=snapshot_due or not self._producing)
                 self._last_was_state = True
             elif self.pending:
                 self._emit(self.delta_message())
@@ -457,8 +459,18 @@ class SeriesStream:
                 return
             if self._throttle.ready():
                 self._send_one()
-            if self.pending or self._snapshot_stale or self._state_dirty:
+            if self.pending or self._state_dirty:
                 self._arm_timer()
+            elif self._snapshot_stale:
+                self._arm_timer(self._snapshot_periods())
+
+    def _snapshot_periods(self) -> float:
+        """Intervals until a stale snapshot may go: one when the stream is quiet; during a
+        run, the rest of its period (the timer thread need not wake up every interval)."""
+        if not self._producing or self._last_snapshot is None:
+            return 1.0
+        left = self._last_snapshot + self.snapshot_every - self._clock()
+        return max(1.0, left / self._throttle.interval)
 
     def flush(self) -> None:
         """Send every pending point now, bypassing the throttle (an explicit user call)."""
@@ -535,10 +547,12 @@ class SeriesStream:
             out.append({"name": name, "total": len(s), "x": _f64(x), "y": _f64(y)})
         return {"version": PROTOCOL_VERSION, "series": out}
 
-    def publish_state(self) -> None:
-        """Hand a fresh snapshot (and the cue to sync deferred state) to ``on_state``."""
-        self._last_snapshot = self._clock()
+    def publish_state(self, snapshot: bool = True) -> None:
+        """Give ``on_state`` the cue to sync deferred state, with a fresh snapshot (or
+        None: the deferred state alone, the snapshot staying stale)."""
         if self._on_state is not None and self.enabled:
-            self._on_state(self.snapshot())
-        self._snapshot_stale = False
+            self._on_state(self.snapshot() if snapshot else None)
+        if snapshot:
+            self._last_snapshot = self._clock()
+            self._snapshot_stale = False
         self._state_dirty = False

@@ -203,7 +203,14 @@ class LiveCurve(CallbackProxy, StreamWidget):
             return
         step_col, losses, lrs, moms = zip(*self._rows[:n], strict=True)
         steps = np.fromiter(step_col, np.float64, n)
-        cols = {"train_loss": _host_floats(losses)}
+        # floats from a CPU fit; tensors (stacked, one copy to the host) from elsewhere
+        try:
+            if type(losses[0]) is not float:
+                raise TypeError
+            loss = np.fromiter(losses, np.float64, n)
+        except (TypeError, ValueError):
+            loss = _host_floats(losses)
+        cols = {"train_loss": loss}
         for name, values in (("lr", lrs), ("mom", moms)):
             try:  # plain floats, the usual case
                 cols[name] = np.fromiter(values, np.float64, n)
@@ -213,7 +220,10 @@ class LiveCurve(CallbackProxy, StreamWidget):
                         [math.nan if v is None else as_float(name, v) for v in values], np.float64
                     )
         del self._rows[:n]
-        self._log_rows(steps, cols)
+        # the callback counts its steps up, so the order check needs only the first
+        self._check_order(float(steps[0]), float(steps[-1]), stacklevel=3)
+        self._declare(dict.fromkeys(cols, 0.0), per="step")
+        self._stream.extend_rows(steps, cols)
 
     def log_epoch(self, epoch: int, **values: object) -> None:
         """Record per-epoch values (``valid_loss=``, metrics) at the epoch's last step."""

@@ -99,8 +99,9 @@ class LiveCurveCallback:
     silent during ``lr_find`` (an ``lr_finder`` callback is present) and ``get_preds``
     (which has no ``before_fit``).
 
-    A batch only appends a row to the curve's buffer: the loss stays a (detached) tensor,
-    so the curve adds no device sync of its own per step, and the rows go to the stream
+    A batch only appends a row to the curve's buffer: off the CPU the loss stays a
+    (detached) tensor, so the curve adds no device sync of its own per step; the rows go
+    to the stream
     together when it may send (at most ``max_hz`` times a second, less where a hand-over
     costs more than ``HAND_OVER_BUDGET`` of the loop's time, but at least every
     ``MAX_HAND_OVER_WAIT``) and at the end of each epoch.  Converting and appending each
@@ -176,7 +177,13 @@ class LiveCurveCallback:
         if not (self.active and learn.training):
             return
         loss = learn.loss
-        with contextlib.suppress(AttributeError):  # a loss that is not a tensor
+        try:
+            # On the CPU the value is read now (no device to wait for, and cheaper than
+            # keeping a tensor); elsewhere it stays a tensor until the hand-over's one copy.
+            loss = loss.item() if loss.is_cpu else loss.detach()
+        except AttributeError:  # not a tensor: the hand-over converts (or names) it
+            pass
+        except RuntimeError:  # not one number: the hand-over says so
             loss = loss.detach()
         hypers = self._hypers
         if hypers is None:
