@@ -38,6 +38,41 @@ def test_fit_one_cycle_streams_loss_lr_mom_and_epoch_values(tmp_path: Path, kern
     assert learn.cbs.filter(lambda c: c is curve) == []  # fastai removed it after the fit
 
 
+class _Watch:
+    """Notes what LiveCurve holds at the first batch and when validation starts."""
+
+    name, order, learn = "watch", 70, None
+
+    def __init__(self, curve: LiveCurve) -> None:
+        self.curve = curve
+        self.first_meta: dict[str, Any] | None = None
+        self.at_validate: list[tuple[int, int]] = []  # (rows buffered, train points sent)
+
+    def __call__(self, event: str) -> None:
+        if event == "after_batch" and self.first_meta is None:
+            self.first_meta = dict(self.curve._meta)
+        elif event == "before_validate":
+            stream = self.curve._stream
+            sent = len(stream["train_loss"]) if "train_loss" in stream else 0
+            self.at_validate.append((len(self.curve._rows), sent))
+
+
+def test_series_are_named_at_the_start_and_each_epochs_rows_handed_over_before_validation(
+    tmp_path: Path, kernel: Kernel
+) -> None:
+    learn = digits_learner(tmp_path)
+    curve = LiveCurve()
+    watch = _Watch(curve)
+    with learn.no_bar():
+        learn.fit(2, 1e-3, cbs=[curve, watch])
+    # one series_meta for the whole fit, from its first batch on
+    assert watch.first_meta == curve._meta
+    assert {"train_loss", "lr", "mom", "valid_loss", "accuracy"} <= set(curve._meta)
+    # a long validation pass does not hold back the epoch's last training steps
+    n = len(learn.dls.train)
+    assert watch.at_validate == [(0, n), (0, 2 * n)]
+
+
 class _RawLoss:
     """Records fastai's raw per-batch training loss (what LiveCurve should show)."""
 
@@ -115,8 +150,9 @@ class _FakeLearn:
 @pytest.mark.parametrize(
     ("cost", "expected"),
     [
-        (0.0001, (95, 101)),  # cheap: the stream's 10 Hz is the limit
-        (0.001, (14, 17)),  # 1 ms, and as much after it: one every 2 * 0.001 / 0.003 s
+        # each waits (its cost + 1.5 ms of IOPub follow-up) / 0.3% of the loop's time
+        (0.0001, (17, 20)),  # cheap: one every 0.53 s
+        (0.001, (11, 13)),  # 1 ms: one every 0.83 s
         (0.05, (9, 11)),  # 50 ms would mean 17 s: capped at one a second
     ],
 )

@@ -263,12 +263,19 @@ def test_during_a_run_the_snapshot_waits_its_period_though_nothing_is_pending() 
     assert stream.settled
 
 
-def test_during_a_run_changed_state_goes_without_the_snapshot() -> None:
-    stream, rec, clock = make_stream(max_hz=10, snapshot_every=5.0)
-    timer = stream.timer  # type: ignore[attr-defined]
+def started_run(
+    snapshot_every: float,
+) -> tuple[SeriesStream, Recorder, FakeClock, ManualTimer, float]:
+    """A stream in a run (``begin``) just given its first 100 points, and the start time."""
+    stream, rec, clock = make_stream(max_hz=10, snapshot_every=snapshot_every)
     t0 = clock.t
     stream.begin()
     stream.extend_rows(np.arange(100), {"a": np.ones(100)})
+    return stream, rec, clock, stream.timer, t0  # type: ignore[attr-defined]
+
+
+def test_during_a_run_changed_state_goes_without_the_snapshot() -> None:
+    stream, rec, clock, timer, t0 = started_run(snapshot_every=5.0)
     stream.state_changed()  # e.g. a new series' metadata
     clock.t += 1.0
     stream.extend_rows(np.arange(100, 200), {"a": np.ones(100)})
@@ -282,6 +289,20 @@ def test_during_a_run_changed_state_goes_without_the_snapshot() -> None:
     stream.timer.run()  # type: ignore[attr-defined]
     assert rec.snapshots[-1] is not None and rec.snapshots[-1]["series"][0]["total"] == 200
     assert stream.settled
+
+
+def test_during_a_run_points_left_by_a_paused_loop_go_out_before_the_snapshot_is_due() -> None:
+    stream, _rec, clock, timer, t0 = started_run(snapshot_every=10.0)
+    timer.run_until(t0 + 1.0)  # sent; the timer now sleeps until the snapshot is due
+    assert stream.pending == 0
+    clock.t += 0.2
+    stream.extend_rows(np.arange(100, 110), {"a": np.ones(10)})  # sent at once
+    assert stream.pending == 0
+    clock.t += 0.01
+    stream.extend_rows(np.arange(110, 120), {"a": np.ones(10)})  # throttle closed
+    assert stream.pending == 10
+    timer.run_until(t0 + 2.5)  # the loop pauses (a long validation pass)
+    assert stream.pending == 0  # the watchdog sent them, 10 s early for the snapshot
 
 
 def test_without_a_run_a_quiet_stream_sends_its_snapshot_at_once() -> None:

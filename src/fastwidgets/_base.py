@@ -42,7 +42,7 @@ def bundle(name: str) -> pathlib.Path | str:
     return _MISSING_ESM % name
 
 
-_PACKED = re.compile(r'"([A-Za-z0-9+/]{64,}={0,2})"')
+_PACKED = re.compile(r'"(H4sI[A-Za-z0-9+/]*={0,2})"')  # base64 of gzip's magic 1f 8b 08
 
 
 def unpacked_bundle(text: str) -> str:

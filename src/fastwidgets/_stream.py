@@ -242,8 +242,8 @@ class SeriesStream:
     loop that stops logging, still reaches the browser within one interval.
 
     The snapshot is for a notebook reopened from its saved widget state (a page cannot
-    fetch state while a cell runs): it goes out when the stream goes quiet, at the end
-    of a run, and in between at most every ``snapshot_every`` seconds.  It is the
+    fetch state while a cell runs): it goes out at the end of a run (or, outside one,
+    when the stream goes quiet), and in between at most every ``snapshot_every`` seconds.  It is the
     costliest message (the whole history is downsampled), so the period is long.
 
     Nothing is sent while ``enabled`` is False (a plain script, or a torch.distributed
@@ -264,6 +264,7 @@ class SeriesStream:
         self._send = send
         self._on_state = on_state
         self._throttle = Throttle(max_hz, clock)
+        self._watch_after = WATCHDOG_PERIODS * self._throttle.interval
         self._clock = clock
         self._schedule = schedule or thread_timer
         self.snapshot_every = snapshot_every
@@ -348,6 +349,7 @@ class SeriesStream:
     def clear(self) -> None:
         """Drop every series and tell the frontend at once (a reset with no series)."""
         with self._lock:
+            self._producing = False
             self._series.clear()
             self._sent.clear()
             if self.enabled:
@@ -400,11 +402,19 @@ class SeriesStream:
         if not self.enabled:
             return
         if not self._throttle.ready():
-            # If the loop stops logging now, the timer still sends what is pending.
-            if self._timer_due is None and (self._state_dirty or self.pending):
-                self._arm_timer(WATCHDOG_PERIODS)
+            self._watch()
             return
         self._send_one()
+        self._watch()  # the state may have gone first, the points still wait
+
+    def _watch(self) -> None:
+        """If the loop stops logging now, the timer still sends what is pending (a timer
+        armed further out, for a snapshot during a run, would be too late)."""
+        due = self._timer_due
+        if due is not None and due <= self._throttle.last_asked + self._watch_after:
+            return  # (checked first: `pending` adds up every series)
+        if self._state_dirty or self.pending:
+            self._arm_timer(WATCHDOG_PERIODS)
 
     def _send_one(self) -> None:
         with self._lock:
@@ -550,9 +560,11 @@ class SeriesStream:
     def publish_state(self, snapshot: bool = True) -> None:
         """Give ``on_state`` the cue to sync deferred state, with a fresh snapshot (or
         None: the deferred state alone, the snapshot staying stale)."""
-        if self._on_state is not None and self.enabled:
-            self._on_state(self.snapshot() if snapshot else None)
+        # Cleared first: state changed by another thread while this one syncs is sent
+        # next time, not lost.
+        self._state_dirty = False
         if snapshot:
             self._last_snapshot = self._clock()
             self._snapshot_stale = False
-        self._state_dirty = False
+        if self._on_state is not None and self.enabled:
+            self._on_state(self.snapshot() if snapshot else None)

@@ -134,12 +134,11 @@ export const PLOT_CONFIG: Partial<Config> = {
   modeBarButtonsToRemove: ["select2d", "lasso2d"],
 };
 
-const injected = new Set<string>();
-
-/** Adds a stylesheet to the document once per id (widgets ship their CSS in the bundle). */
+/** Adds a stylesheet to the document once per id (widgets ship their CSS in the bundle).
+ *  The document is asked each time: the module is shared page-wide, and a page may drop
+ *  the element. */
 export function injectStyle(id: string, css: string): void {
-  if (injected.has(id) || document.getElementById(id)) return;
-  injected.add(id);
+  if (document.getElementById(id)) return;
   const style = document.createElement("style");
   style.id = id;
   style.textContent = css;

@@ -31,11 +31,12 @@ HAND_OVER_BUDGET = 0.003
 that follows) may take.  The hand-overs slow down where they cost more, never above the
 curve's ``max_hz``."""
 
-FOLLOW_UP = 2.0
-"""What a hand-over costs the loop in all, per second of it timed in the loop: the
-kernel's IOPub thread then takes its turns on the GIL to send the message.  Measured in
-a kernel on a ~1.5 ms step: a hand-over timed at ~1.7 ms slowed the next ten steps by
-another ~1.5-2 ms."""
+FOLLOW_UP = 0.0015
+"""Seconds a hand-over costs the loop after it returns, whatever its size: the kernel's
+IOPub thread takes its turns on the GIL to send the message.  Measured in a kernel on a
+~1.5 ms step: the ten steps after a hand-over took 1-2.5 ms more than the steps before
+it.  With it, hand-overs come at most every (cost + FOLLOW_UP) / HAND_OVER_BUDGET, 0.5 s
+or more."""
 
 MAX_HAND_OVER_WAIT = 1.0
 """Seconds a costly hand-over may hold back the next: the chart never freezes longer."""
@@ -100,15 +101,22 @@ class LiveCurveCallback:
     (which has no ``before_fit``).
 
     A batch only appends a row to the curve's buffer: off the CPU the loss stays a
-    (detached) tensor, so the curve adds no device sync of its own per step; the rows go
-    to the stream
-    together when it may send (at most ``max_hz`` times a second, less where a hand-over
-    costs more than ``HAND_OVER_BUDGET`` of the loop's time, but at least every
-    ``MAX_HAND_OVER_WAIT``) and at the end of each epoch.  Converting and appending each
+    (detached) tensor, so the curve adds no device sync of its own per step.  The rows
+    go to the stream together when it may send (at most ``max_hz`` times a second, less
+    where a hand-over costs more than ``HAND_OVER_BUDGET`` of the loop's time, but at
+    least every ``MAX_HAND_OVER_WAIT``), when training ends (before the validation pass,
+    which may be long) and at the end of each epoch.  Converting and appending each
     step cost more than the rest of the widget on a 1 ms step.
     """
 
-    events = ("before_fit", "after_batch", "after_epoch", "after_fit", "after_cancel_fit")
+    events = (
+        "before_fit",
+        "after_batch",
+        "after_train",
+        "after_epoch",
+        "after_fit",
+        "after_cancel_fit",
+    )
 
     def __init__(self, curve: LiveCurve) -> None:
         self.curve = curve
@@ -133,10 +141,29 @@ class LiveCurveCallback:
         # In a script fastai's ProgressCallback already prints the epoch table.
         self.curve.print_epochs = not hasattr(learn, "progress")
         self._mark_phase()
-        self.curve._stream.begin()  # rows come in batches: not done between two of them
         self._hypers = _stable_hypers(learn.opt)
+        self._declare_series()
         self._watch_cell()
         self.curve.show()
+        self.curve._stream.begin()  # rows come in batches: not done between two of them
+
+    def _declare_series(self) -> None:
+        """Name every series the fit will log, so their metadata reaches the browser in
+        one state message at the start instead of one per new series."""
+        hypers = self._hypers if self._hypers is not None else self.learn.opt.hypers[-1]
+        step = ["train_loss", "lr"] + (["mom"] if "mom" in hypers else [])
+        self.curve._declare(dict.fromkeys(step, 0.0), per="step")
+        from ..curve import EPOCH_SERIES
+
+        names = [self.curve._epoch_name(n) for n in self._recorded() if n != "train_loss"]
+        self.curve._declare(dict.fromkeys([EPOCH_SERIES, *names], 0.0), per="epoch")
+
+    def _recorded(self) -> list[str]:
+        """The names of the recorder's per-epoch values, in their order (the train loss
+        among them; the curve has it per step)."""
+        rec = getattr(self.learn, "recorder", None)
+        names = [str(n) for n in getattr(rec, "metric_names", [])[1:]]
+        return names[:-1] if names and names[-1] == "time" else names
 
     def _watch_cell(self) -> None:
         """fastai calls neither after_fit nor after_cancel_fit when the fit dies of an
@@ -203,25 +230,25 @@ class LiveCurveCallback:
         # the loop's time (the in-thread part is measured; the IOPub thread's follows it)
         cost = time.perf_counter() - start
         self._cost = cost if not self._cost else 0.7 * self._cost + 0.3 * cost
-        wait = min(FOLLOW_UP * self._cost / HAND_OVER_BUDGET, MAX_HAND_OVER_WAIT)
+        wait = min((self._cost + FOLLOW_UP) / HAND_OVER_BUDGET, MAX_HAND_OVER_WAIT)
         self._next_hand_over = start + wait
         if self._hypers is not None:
             self._hypers = _stable_hypers(self.learn.opt)  # a new optimizer since?
 
+    def after_train(self) -> None:
+        if self.active:
+            self._hand_over()  # the epoch's last steps are drawn while it validates
+
     def after_epoch(self) -> None:
         if not self.active:
             return
-        self._hand_over()
         rec = getattr(self.learn, "recorder", None)
         values: dict[str, float] = {}
         if rec is not None and rec.values:
-            names = list(rec.metric_names[1:])
-            if names and names[-1] == "time":
-                names = names[:-1]
-            for name, value in zip(names, rec.values[-1], strict=False):
+            for name, value in zip(self._recorded(), rec.values[-1], strict=False):
                 if name == "train_loss" or value is None:
                     continue
-                values[str(name)] = float(value)
+                values[name] = float(value)
         # A second fit restarts fastai's epoch at 0; the curve keeps counting.
         self.curve.log_epoch(self.epoch_offset + int(self.learn.epoch), **values)
 
