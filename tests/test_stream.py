@@ -305,6 +305,23 @@ def test_during_a_run_points_left_by_a_paused_loop_go_out_before_the_snapshot_is
     assert stream.pending == 0  # the watchdog sent them, 10 s early for the snapshot
 
 
+def test_settled_waits_for_the_snapshot_send_and_state_changed_meanwhile_is_not_lost() -> None:
+    stream, rec, _clock = make_stream(max_hz=10)
+    seen: list[bool] = []
+
+    def on_state(snap: dict[str, Any] | None) -> None:
+        seen.append(stream.settled)  # a poller on another thread asks now
+        if len(seen) == 1:
+            stream.state_changed()  # another thread changes state during the sync
+        rec.snapshot(snap)
+
+    stream._on_state = on_state
+    stream.extend_rows(np.arange(10), {"a": np.ones(10)})
+    stream.timer.run()  # type: ignore[attr-defined]
+    assert seen == [False, False]  # never settled while sending; the change went too
+    assert len(rec.snapshots) == 2 and stream.settled
+
+
 def test_without_a_run_a_quiet_stream_sends_its_snapshot_at_once() -> None:
     stream, rec, _clock = make_stream(max_hz=10, snapshot_every=1e9)
     stream.extend_rows(np.arange(100), {"a": np.ones(100)})

@@ -560,11 +560,12 @@ class SeriesStream:
     def publish_state(self, snapshot: bool = True) -> None:
         """Give ``on_state`` the cue to sync deferred state, with a fresh snapshot (or
         None: the deferred state alone, the snapshot staying stale)."""
-        # Cleared first: state changed by another thread while this one syncs is sent
-        # next time, not lost.
+        # The dirty flag is cleared first, so state that another thread changes while
+        # this one syncs goes next time; the stale one after, so `settled` waits for the
+        # send.
         self._state_dirty = False
-        if snapshot:
-            self._last_snapshot = self._clock()
-            self._snapshot_stale = False
         if self._on_state is not None and self.enabled:
             self._on_state(self.snapshot() if snapshot else None)
+        if snapshot:
+            self._last_snapshot = self._clock()
+            self._snapshot_stale = self._state_dirty
