@@ -242,9 +242,9 @@ class SeriesStream:
     loop that stops logging, still reaches the browser within one interval.
 
     The snapshot is for a notebook reopened from its saved widget state (a page cannot
-    fetch state while a cell runs): it goes out at the end of a run (or, outside one,
-    when the stream goes quiet), and in between at most every ``snapshot_every`` seconds.  It is the
-    costliest message (the whole history is downsampled), so the period is long.
+    fetch state while a cell runs).  It goes out at the end of a run (outside one, when
+    the stream goes quiet) and in between at most every ``snapshot_every`` seconds: it
+    is the costliest message (the whole history is downsampled), so the period is long.
 
     Nothing is sent while ``enabled`` is False (a plain script, or a torch.distributed
     rank other than 0), but the data is kept for the Python API.

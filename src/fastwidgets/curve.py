@@ -58,6 +58,9 @@ def _host_floats(values: Any, name: str = "train_loss") -> npt.NDArray[np.float6
     """Values (tensors, usually on the training device, or numbers) as float64: the
     tensors stacked (detached) and copied to the host at once."""
     items = list(values)
+    if items and type(items[0]) is float:  # a CPU fit's losses, read as they came
+        with contextlib.suppress(TypeError, ValueError):
+            return np.fromiter(items, np.float64, len(items))
     try:
         import torch
 
@@ -203,14 +206,7 @@ class LiveCurve(CallbackProxy, StreamWidget):
             return
         step_col, losses, lrs, moms = zip(*self._rows[:n], strict=True)
         steps = np.fromiter(step_col, np.float64, n)
-        # floats from a CPU fit; tensors (stacked, one copy to the host) from elsewhere
-        try:
-            if type(losses[0]) is not float:
-                raise TypeError
-            loss = np.fromiter(losses, np.float64, n)
-        except (TypeError, ValueError):
-            loss = _host_floats(losses)
-        cols = {"train_loss": loss}
+        cols = {"train_loss": _host_floats(losses)}
         for name, values in (("lr", lrs), ("mom", moms)):
             try:  # plain floats, the usual case
                 cols[name] = np.fromiter(values, np.float64, n)

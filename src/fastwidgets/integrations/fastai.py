@@ -150,11 +150,11 @@ class LiveCurveCallback:
     def _declare_series(self) -> None:
         """Name every series the fit will log, so their metadata reaches the browser in
         one state message at the start instead of one per new series."""
+        from ..curve import EPOCH_SERIES
+
         hypers = self._hypers if self._hypers is not None else self.learn.opt.hypers[-1]
         step = ["train_loss", "lr"] + (["mom"] if "mom" in hypers else [])
         self.curve._declare(dict.fromkeys(step, 0.0), per="step")
-        from ..curve import EPOCH_SERIES
-
         names = [self.curve._epoch_name(n) for n in self._recorded() if n != "train_loss"]
         self.curve._declare(dict.fromkeys([EPOCH_SERIES, *names], 0.0), per="epoch")
 
